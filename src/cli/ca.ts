@@ -1,0 +1,86 @@
+import type { Authority } from '../ca/index.js';
+
+/** Client names `regtape ca --setup` knows. */
+export const SETUP_TARGETS = ['dockerd', 'containerd', 'podman', 'skopeo', 'curl', 'system'] as const;
+export type SetupTarget = (typeof SETUP_TARGETS)[number];
+
+/** `regtape ca`: where the CA is, its fingerprint and PEM. */
+export function describeCa(ca: Authority): string {
+  return [
+    `CA certificate: ${ca.certPath}`,
+    `CA key:         ${ca.keyPath} (mode 0600; keep it private)`,
+    `Subject:        ${ca.commonName}`,
+    `SHA-256:        ${ca.fingerprint}`,
+    `Valid until:    ${ca.notAfter.toISOString().slice(0, 10)}`,
+    ca.created ? 'Created now.' : '',
+    '',
+    ca.certPem.trimEnd(),
+    '',
+    'Point a client at it with `regtape ca --setup dockerd|containerd|podman|skopeo|curl|system`.',
+  ]
+    .filter((l, i) => l !== '' || i > 4)
+    .join('\n');
+}
+
+/** What to do so that a client goes through the proxy and trusts the CA. */
+export function setupInstructions(target: SetupTarget, ca: Authority, proxyUrl: string): string {
+  const p = ca.certPath;
+  switch (target) {
+    case 'dockerd':
+      return `# dockerd reads proxy settings only from its environment, and trusts extra CAs through
+# the system store or SSL_CERT_FILE / SSL_CERT_DIR (/etc/docker/certs.d does not cover
+# docker.io's token and CDN hosts).
+
+# 1. Proxy: a systemd drop-in
+sudo mkdir -p /etc/systemd/system/docker.service.d
+sudo tee /etc/systemd/system/docker.service.d/regtape-proxy.conf <<'EOF'
+[Service]
+Environment="HTTPS_PROXY=${proxyUrl}"
+Environment="HTTP_PROXY=${proxyUrl}"
+Environment="NO_PROXY=localhost,127.0.0.1,::1"
+EOF
+
+# 2. Trust the regtape CA, either system-wide (Debian/Ubuntu):
+sudo cp ${p} /usr/local/share/ca-certificates/regtape.crt && sudo update-ca-certificates
+#    or only for dockerd (keeps the system roots, adds regtape's directory):
+#    Environment="SSL_CERT_DIR=/etc/ssl/certs:${ca.dir}"   (add to the drop-in above)
+
+# 3. Restart
+sudo systemctl daemon-reload && sudo systemctl restart docker
+
+# Undo: sudo rm /etc/systemd/system/docker.service.d/regtape-proxy.conf /usr/local/share/ca-certificates/regtape.crt
+#       sudo update-ca-certificates --fresh && sudo systemctl daemon-reload && sudo systemctl restart docker
+# Note: dockerd skips TLS verification for registries whose name resolves to 127.0.0.0/8.
+`;
+    case 'containerd':
+      return `# containerd (and ctr) take the proxy from the environment of the daemon / command:
+sudo mkdir -p /etc/systemd/system/containerd.service.d
+printf '[Service]\\nEnvironment="HTTPS_PROXY=${proxyUrl}"\\n' | sudo tee /etc/systemd/system/containerd.service.d/regtape-proxy.conf
+sudo cp ${p} /usr/local/share/ca-certificates/regtape.crt && sudo update-ca-certificates
+sudo systemctl daemon-reload && sudo systemctl restart containerd
+# ctr alone: HTTPS_PROXY=${proxyUrl} SSL_CERT_FILE=${p} ctr images pull …
+`;
+    case 'podman':
+      return `# podman: proxy from the environment, CA per registry host through --cert-dir (a dir with ca.crt)
+mkdir -p ~/.config/regtape/certs.d && cp ${p} ~/.config/regtape/certs.d/ca.crt
+HTTPS_PROXY=${proxyUrl} podman pull --cert-dir ~/.config/regtape/certs.d IMAGE
+# or trust it system-wide: sudo cp ${p} /usr/local/share/ca-certificates/regtape.crt && sudo update-ca-certificates
+`;
+    case 'skopeo':
+      return `# skopeo: proxy from the environment, CA through --src-cert-dir / --dest-cert-dir (a dir with ca.crt)
+mkdir -p /tmp/regtape-certs && cp ${p} /tmp/regtape-certs/ca.crt
+HTTPS_PROXY=${proxyUrl} skopeo inspect --cert-dir /tmp/regtape-certs docker://IMAGE
+HTTPS_PROXY=${proxyUrl} skopeo copy --src-cert-dir /tmp/regtape-certs docker://IMAGE oci:/tmp/out:tag
+`;
+    case 'curl':
+      return `curl -x ${proxyUrl} --cacert ${p} https://registry-1.docker.io/v2/
+`;
+    case 'system':
+      return `# Debian/Ubuntu
+sudo cp ${p} /usr/local/share/ca-certificates/regtape.crt && sudo update-ca-certificates
+# Fedora/RHEL
+sudo cp ${p} /etc/pki/ca-trust/source/anchors/regtape.crt && sudo update-ca-trust
+# Undo by removing the file and re-running the update command (Debian: update-ca-certificates --fresh).
+`;
+  }
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { CaError, defaultHome, loadOrCreateAuthority } from '../ca/index.js';
+import { HostMapError } from '../proxy/index.js';
+import { RecordingError } from '../store/index.js';
+import { describeCa, SETUP_TARGETS, setupInstructions, type SetupTarget } from './ca.js';
+import { runRecord } from './record.js';
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('regtape')
+    .description('Record, inspect and replay container-registry traffic (docker, containerd, podman, skopeo, crane).')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Quick start:
+  regtape record                                  # proxy on 127.0.0.1:8080, writes regtape-<time>.db
+  regtape ca --setup dockerd                      # how to point dockerd at it and trust the CA
+  HTTPS_PROXY=http://127.0.0.1:8080 skopeo inspect --cert-dir DIR docker://IMAGE
+
+Environment:
+  REGTAPE_HOME   where the CA lives (default: $XDG_CONFIG_HOME/regtape or ~/.config/regtape)
+  NO_COLOR       disable colour`,
+    );
+
+  program
+    .command('ca')
+    .description("show regtape's CA (created on first use) and how to make clients trust it")
+    .addOption(new Option('--setup <client>', 'print setup steps for a client').choices([...SETUP_TARGETS]))
+    .option('--proxy <url>', 'proxy URL to use in --setup output', 'http://127.0.0.1:8080')
+    .option('--path', 'print only the CA certificate path')
+    .option('--pem', 'print only the CA certificate (PEM)')
+    .action((opts: { setup?: SetupTarget; proxy: string; path?: boolean; pem?: boolean }) => {
+      const ca = loadOrCreateAuthority(defaultHome());
+      if (opts.path) return void process.stdout.write(`${ca.certPath}\n`);
+      if (opts.pem) return void process.stdout.write(ca.certPem);
+      if (opts.setup) return void process.stdout.write(setupInstructions(opts.setup, ca, opts.proxy));
+      process.stdout.write(`${describeCa(ca)}\n`);
+    });
+
+  program
+    .command('record')
+    .description('run the recording proxy: every flow (registry, token server, CDN) goes into a recording')
+    .option('-l, --listen <host:port>', 'address to listen on', '127.0.0.1:8080')
+    .option('-o, --out <file.db>', 'recording file (default: regtape-<date>-<time>.db; bodies go to <name>.blobs/ beside it)')
+    .option('--map <host[:port]=addr:port>', 'route a host name to another address (repeatable), e.g. registry.test=127.0.0.1:5000', collect, [])
+    .option('--upstream-ca <file>', 'also trust this PEM CA for upstream TLS (repeatable)', collect, [])
+    .option('--insecure-upstream', 'do not verify upstream TLS certificates')
+    .option('--keep-secrets', 'store tokens, passwords and signed URLs unredacted (not recommended)')
+    .option('-q, --quiet', 'no line per flow')
+    .option('-v, --verbose', 'debug logging')
+    .addHelpText(
+      'after',
+      `
+Clients go through it with HTTPS_PROXY=http://<listen> and must trust the CA (regtape ca --setup dockerd).
+Stop with Ctrl-C: open transfers are recorded as aborted, the file is closed cleanly and a summary printed.
+
+Examples:
+  regtape record -o pull.db
+  regtape record --map registry.test=127.0.0.1:5443 --upstream-ca lab/ca.pem`,
+    )
+    .action(async (opts: { listen: string; out?: string; map: string[]; upstreamCa: string[]; insecureUpstream?: boolean; keepSecrets?: boolean; quiet?: boolean; verbose?: boolean }) => {
+      await runRecord({ ...opts, home: defaultHome() });
+    });
+
+  return program;
+}
+
+async function main(): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      process.exitCode = e.exitCode;
+      return;
+    }
+    if (e instanceof RecordingError || e instanceof CaError || e instanceof HostMapError || e instanceof Error) {
+      process.stderr.write(`regtape: ${e.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    throw e;
+  }
+}
+
+void main();

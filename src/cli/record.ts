@@ -1,0 +1,136 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { LeafFactory, loadOrCreateAuthority } from '../ca/index.js';
+import { captureConsole, createLogger, type Logger } from '../log/index.js';
+import { HostMap, startProxy, type RunningProxy } from '../proxy/index.js';
+import { formatBytes, Recorder } from '../record/index.js';
+import { Recording } from '../store/index.js';
+
+export interface RecordOptions {
+  listen: string;
+  out?: string;
+  map: string[];
+  upstreamCa: string[];
+  insecureUpstream?: boolean;
+  keepSecrets?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+  home: string;
+}
+
+/** A running recorder: proxy + recording. */
+export interface RecordSession {
+  proxy: RunningProxy;
+  recording: Recording;
+  recorder: Recorder;
+  /** Stop: close connections, commit what finished, close the file. Returns the summary text. */
+  stop(): Promise<string>;
+}
+
+/** Split `HOST:PORT` / `[v6]:PORT` / `PORT`. */
+export function parseListen(s: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s) ?? /^()(\d+)$/.exec(s);
+  if (!m) throw new Error(`--listen ${s}: expected HOST:PORT, e.g. 127.0.0.1:8080`);
+  const port = Number(m[2]);
+  if (port > 65535) throw new Error(`--listen ${s}: port out of range`);
+  return { host: m[1] || '127.0.0.1', port };
+}
+
+export function defaultOutName(now = new Date()): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `regtape-${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}.db`;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+/** Start recording (used by the CLI and by tests in-process). */
+export async function startRecording(o: RecordOptions, log: Logger = createLogger(o.verbose ? 'debug' : 'info')): Promise<RecordSession> {
+  const { host, port } = parseListen(o.listen);
+  const hostMap = HostMap.parse(o.map);
+  const upstreamCa = o.upstreamCa.map((f) => {
+    try {
+      const pem = fs.readFileSync(f, 'utf8');
+      if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate in it');
+      return pem;
+    } catch (e) {
+      throw new Error(`--upstream-ca ${f}: ${(e as Error).message}`);
+    }
+  });
+  const ca = loadOrCreateAuthority(o.home);
+  if (ca.created) log.info(`created a new CA in ${ca.dir} (trust ${ca.certPath}; see \`regtape ca --setup dockerd\`)`);
+  const out = path.resolve(o.out ?? defaultOutName());
+  const recording = Recording.open(out, { create: true });
+  if (recording.count() > 0) log.info(`appending to ${out} (${recording.count()} flows already in it)`);
+  recording.beginSession('record', { listen: o.listen, map: o.map, keepSecrets: !!o.keepSecrets });
+  if (o.keepSecrets) log.warn('--keep-secrets: tokens, passwords and signed URLs are stored AS IS in the recording; do not share it');
+  if (o.insecureUpstream) log.warn('--insecure-upstream: upstream TLS certificates are not verified');
+  if (!isLoopback(host)) log.warn(`listening on ${host}: anyone who can reach this address can use the proxy and see what it records`);
+  const recorder = new Recorder({ recording, log, keepSecrets: o.keepSecrets, flowLines: !o.quiet });
+  let proxy: RunningProxy;
+  try {
+    proxy = await startProxy({ host, port, ca, leafs: new LeafFactory(ca), hostMap, observer: recorder, log, upstreamCa, insecureUpstream: o.insecureUpstream });
+  } catch (e) {
+    recorder.close();
+    recording.close();
+    throw e;
+  }
+  const started = Date.now();
+  let stopped: Promise<string> | null = null;
+  const stop = () =>
+    (stopped ??= (async () => {
+      const inFlight = recorder.inFlight;
+      await proxy.close();
+      await recorder.drain();
+      recorder.close();
+      recording.close();
+      const s = recorder.stats;
+      const secs = ((Date.now() - started) / 1000).toFixed(1);
+      const hosts = [...s.hosts.entries()].sort((a, b) => b[1] - a[1]).map(([h, n]) => `${h} ${n}`).join(', ');
+      return [
+        `recorded ${s.flows} flows in ${secs} s to ${out}`,
+        `  ${s.complete} complete, ${s.errors} errors, ${s.aborted} aborted${inFlight ? ` (${inFlight} cut by shutdown)` : ''}`,
+        `  bytes: ${formatBytes(s.responseBytes)} down, ${formatBytes(s.requestBytes)} up; ${s.bodiesStored} bodies stored`,
+        hosts ? `  hosts: ${hosts}` : '',
+      ]
+        .filter(Boolean)
+        .join('\n');
+    })());
+  return { proxy, recording, recorder, stop };
+}
+
+/** `regtape record`: run until SIGINT/SIGTERM. */
+export async function runRecord(o: RecordOptions): Promise<void> {
+  const log = createLogger(o.verbose ? 'debug' : 'info');
+  const restore = captureConsole(log);
+  const session = await startRecording(o, log);
+  const { proxy, recording } = session;
+  log.info(`regtape recording to ${recording.path}`);
+  log.info(`listening on ${proxy.url} — point clients at it: HTTPS_PROXY=${proxy.url} (CA: ${path.join(o.home, 'ca.pem')}); Ctrl-C to stop`);
+  await new Promise<void>((resolve) => {
+    let signals = 0;
+    const onSignal = () => {
+      signals++;
+      if (signals > 1) {
+        log.warn('second interrupt: exiting now; flows still running are left marked open');
+        process.exit(130);
+      }
+      log.info('stopping (Ctrl-C again to force)…');
+      session
+        .stop()
+        .then((summary) => {
+          log.info(summary);
+          resolve();
+        })
+        .catch((e: Error) => {
+          log.error(`shutdown failed: ${e.message}`);
+          process.exitCode = 1;
+          resolve();
+        });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  restore();
+}

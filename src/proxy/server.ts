@@ -1,0 +1,223 @@
+import { createPublicKey } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import { Proxy as MitmProxy, type IContext } from 'http-mitm-proxy';
+import type { Authority, LeafFactory } from '../ca/index.js';
+import type { Logger } from '../log/index.js';
+import { forwardExchange, sendProxyError, type Target, type UpstreamConfig } from './forward.js';
+import type { HostMap } from './host-map.js';
+import type { ExchangeObserver } from './observer.js';
+
+export interface ProxyOptions {
+  /** Address to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Port (0 = any free port). */
+  port: number;
+  ca: Authority;
+  leafs: LeafFactory;
+  hostMap: HostMap;
+  observer: ExchangeObserver;
+  log: Logger;
+  /** Extra PEM CAs trusted for upstream TLS, on top of the system roots. */
+  upstreamCa?: string[];
+  /** Skip upstream certificate verification. */
+  insecureUpstream?: boolean;
+  /** Abort an upstream exchange after this long without data (default 120 s). */
+  idleTimeoutMs?: number;
+}
+
+export interface RunningProxy {
+  host: string;
+  port: number;
+  /** http://host:port, for HTTPS_PROXY. */
+  url: string;
+  /** Stop listening and drop every open connection. */
+  close(): Promise<void>;
+}
+
+/** Buffer size of the client-side TLS socket: the 16 KiB default made nearly every write report backpressure (deps.md §9: +30–40%). */
+const CLIENT_TLS_HIGH_WATER_MARK = 1 << 20;
+
+/** Parse a CONNECT authority `host:port` / `[v6]:port`; null if malformed. */
+export function parseAuthority(s: string | undefined): { host: string; port: number } | null {
+  if (!s) return null;
+  const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(s) ?? /^([A-Za-z0-9._-]+):(\d{1,5})$/.exec(s);
+  if (!m) return null;
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) return null;
+  return { host: m[1]!.toLowerCase(), port };
+}
+
+/** Prepare an sslCaDir in http-mitm-proxy's layout holding our CA, so it never makes its own (negative serials). */
+function libraryCaDir(ca: Authority): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'regtape-mitm-'));
+  fs.mkdirSync(path.join(dir, 'certs'), { mode: 0o700 });
+  fs.mkdirSync(path.join(dir, 'keys'), { mode: 0o700 });
+  fs.writeFileSync(path.join(dir, 'certs', 'ca.pem'), ca.certPem);
+  fs.writeFileSync(path.join(dir, 'keys', 'ca.private.key'), ca.key.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600 });
+  fs.writeFileSync(path.join(dir, 'keys', 'ca.public.key'), createPublicKey(ca.key).export({ type: 'spki', format: 'pem' }).toString());
+  return dir;
+}
+
+async function assertPortFree(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        new Error(
+          e.code === 'EADDRINUSE'
+            ? `${host}:${port} is already in use; stop what holds it or pick another address with --listen HOST:PORT`
+            : `cannot listen on ${host}:${port}: ${e.message}`,
+        ),
+      ),
+    );
+    s.listen(port, host, () => s.close(() => resolve()));
+  });
+}
+
+/**
+ * Start the recording proxy.
+ *
+ * http-mitm-proxy is the front: it listens, parses CONNECT and plain proxy requests.
+ * We terminate TLS in-process from its onConnect hook (a TLSSocket with a 1 MiB
+ * buffer fed to our own http.Server: no per-host internal server, no loopback hop)
+ * and forward every exchange ourselves (stream backpressure; Content-Length kept).
+ * It never makes certificates: leaves come from our LeafFactory.
+ */
+export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
+  const host = o.host ?? '127.0.0.1';
+  await assertPortFree(host, o.port);
+  const log = o.log;
+  const ca = o.upstreamCa?.length ? [...tls.rootCertificates, ...o.upstreamCa] : undefined;
+  const up: UpstreamConfig = {
+    hostMap: o.hostMap,
+    httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 256, ca, rejectUnauthorized: !o.insecureUpstream }),
+    httpAgent: new http.Agent({ keepAlive: true, maxSockets: 256 }),
+    idleTimeoutMs: o.idleTimeoutMs ?? 120_000,
+  };
+
+  const sockets = new Set<net.Socket>();
+  const targets = new WeakMap<net.Socket, Target>();
+
+  // Our server for intercepted connections. requestTimeout 0: Node 20 answers 408 to any
+  // request longer than 300 s otherwise, and a slow multi-GB push takes longer.
+  const inner = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 });
+  inner.on('request', (req, res) => {
+    const t = targets.get(req.socket);
+    if (!t) return sendProxyError(res, 500, 'internal: unknown connection');
+    forwardExchange(req, res, t, req.url ?? '/', up, o.observer, log);
+  });
+  inner.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    log.debug(`client sent a bad request: ${err.code ?? ''} ${err.message}`);
+    if (socket.writable && err.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+
+  const intercept = (socket: net.Socket, target: { host: string; port: number }, first: Buffer) => {
+    socket.pause();
+    socket.unshift(first);
+    if (first[0] === 0x16) {
+      const leaf = o.leafs.get(target.host);
+      const tlsSocket = new tls.TLSSocket(socket, {
+        isServer: true,
+        secureContext: leaf.context,
+        SNICallback: (name, cb) => {
+          try {
+            cb(null, o.leafs.get(name || target.host).context);
+          } catch (e) {
+            cb(e as Error);
+          }
+        },
+        ALPNProtocols: ['http/1.1'],
+        highWaterMark: CLIENT_TLS_HIGH_WATER_MARK,
+      } as tls.TLSSocketOptions);
+      tlsSocket.on('error', (e: NodeJS.ErrnoException) => {
+        if (/unknown ca|bad certificate|certificate unknown/i.test(e.message)) {
+          log.warn(`client refused regtape's certificate for ${target.host} (${e.message.trim()}); make the client trust ${o.ca.certPath} (see \`regtape ca --setup\`)`);
+        } else log.debug(`TLS error with client for ${target.host}: ${e.message}`);
+        tlsSocket.destroy();
+      });
+      targets.set(tlsSocket, { scheme: 'https', host: target.host, port: target.port });
+      sockets.add(tlsSocket);
+      tlsSocket.on('close', () => sockets.delete(tlsSocket));
+      inner.emit('connection', tlsSocket);
+    } else {
+      // Plain HTTP inside a CONNECT tunnel.
+      targets.set(socket, { scheme: 'http', host: target.host, port: target.port });
+      inner.emit('connection', socket);
+      socket.resume();
+    }
+  };
+
+  const proxy = new MitmProxy();
+  proxy.onError((_ctx, err, kind) => {
+    const e = err as NodeJS.ErrnoException | undefined;
+    if (e?.code === 'ECONNRESET' || e?.code === 'EPIPE') return;
+    log.debug(`http-mitm-proxy ${kind ?? ''}: ${e?.message ?? String(err)}`);
+  });
+  proxy.onConnect((req, rawSocket, head, _callback) => {
+    const socket = rawSocket as net.Socket;
+    // Never call the library's callback: we own the tunnel from here.
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', (e) => log.debug(`client socket error: ${e.message}`));
+    const target = parseAuthority(req.url);
+    if (!target) {
+      const body = `regtape: bad CONNECT target '${String(req.url).slice(0, 200)}' (expected host:port)\n`;
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      return;
+    }
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head && head.length) intercept(socket, target, head);
+    else socket.once('data', (chunk: Buffer) => intercept(socket, target, chunk));
+  });
+  proxy.onRequest((ctx: IContext, _callback) => {
+    // Plain-HTTP proxy request (absolute-form URL). Never call the callback: we forward.
+    const req = ctx.clientToProxyRequest;
+    const res = ctx.proxyToClientResponse;
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '');
+    } catch {
+      return sendProxyError(res, 400, `this is a proxy: send absolute URLs, or set HTTPS_PROXY=http://${host}:${boundPort} in the client's environment`);
+    }
+    if (url.protocol !== 'http:') return sendProxyError(res, 400, `unsupported scheme ${url.protocol} (use CONNECT for https)`);
+    const target: Target = { scheme: 'http', host: url.hostname.replace(/^\[|\]$/g, '').toLowerCase(), port: url.port ? Number(url.port) : 80 };
+    forwardExchange(req, res, target, `${url.pathname}${url.search}`, up, o.observer, log);
+  });
+
+  const sslCaDir = libraryCaDir(o.ca);
+  await new Promise<void>((resolve, reject) => {
+    proxy.listen({ host, port: o.port, sslCaDir, keepAlive: true }, (err?: Error | null) => (err ? reject(err) : resolve()));
+  });
+  const front = (proxy as unknown as { httpServer: http.Server }).httpServer;
+  front.requestTimeout = 0;
+  front.on('connection', (s: net.Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  const boundPort = (front.address() as net.AddressInfo).port;
+
+  return {
+    host,
+    port: boundPort,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`,
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        front.close(() => resolve());
+        for (const s of sockets) s.destroy();
+        front.closeAllConnections();
+      });
+      inner.closeAllConnections();
+      up.httpsAgent.destroy();
+      up.httpAgent.destroy();
+      fs.rmSync(sslCaDir, { recursive: true, force: true });
+    },
+  };
+}

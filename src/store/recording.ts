@@ -1,0 +1,401 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import Database from 'better-sqlite3';
+import type { BodyRef, FlowFacts, FlowRecord, FlowState, HeaderList } from '../flow/index.js';
+import { BodyStore, type CapturedBody } from './body-store.js';
+import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+
+/** Stable error codes for everything that can be wrong with a recording file. */
+export type RecordingErrorCode = 'NOT_FOUND' | 'NOT_SQLITE' | 'NOT_REGTAPE' | 'NEWER_SCHEMA' | 'CORRUPT' | 'EXISTS' | 'BODY_MISSING';
+
+export class RecordingError extends Error {
+  constructor(
+    readonly code: RecordingErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RecordingError';
+  }
+}
+
+/** NAME.db → NAME.blobs (any other name: NAME.blobs beside it). */
+export function blobDirFor(dbPath: string): string {
+  return dbPath.endsWith('.db') ? `${dbPath.slice(0, -3)}.blobs` : `${dbPath}.blobs`;
+}
+
+const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
+
+/**
+ * Look at a file without changing it: is it a regtape recording we can open?
+ * Returns its schema version (0 for an empty file).
+ */
+export function inspectFile(dbPath: string): { version: number } {
+  let fd: number;
+  try {
+    fd = fs.openSync(dbPath, 'r');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ENOENT') throw new RecordingError('NOT_FOUND', `${dbPath}: no such recording`);
+    throw new RecordingError('NOT_FOUND', `${dbPath}: ${err.message}`);
+  }
+  const head = Buffer.alloc(100);
+  const n = fs.readSync(fd, head, 0, 100, 0);
+  fs.closeSync(fd);
+  if (n === 0) return { version: 0 };
+  if (n < 100 || !head.subarray(0, 16).equals(SQLITE_MAGIC)) {
+    throw new RecordingError('NOT_SQLITE', `${dbPath} is not a regtape recording (not an SQLite database); left untouched`);
+  }
+  // Header fields (sqlite.org/fileformat.html §1.3): user_version at 60, application_id at 68.
+  const userVersion = head.readUInt32BE(60);
+  const appId = head.readUInt32BE(68);
+  if (appId !== APPLICATION_ID) {
+    throw new RecordingError('NOT_REGTAPE', `${dbPath} is an SQLite database but not a regtape recording (application_id ${appId}); left untouched`);
+  }
+  if (userVersion > SCHEMA_VERSION) {
+    throw new RecordingError(
+      'NEWER_SCHEMA',
+      `${dbPath} was written by a newer regtape (schema ${userVersion}; this regtape reads up to ${SCHEMA_VERSION}); upgrade regtape to open it. The file was left untouched`,
+    );
+  }
+  return { version: userVersion };
+}
+
+export interface OpenOptions {
+  /** Open for reading only; never migrates or writes. */
+  readonly?: boolean;
+  /** Create the file if missing (record). */
+  create?: boolean;
+}
+
+interface FlowRow {
+  id: number;
+  uuid: string;
+  session: number;
+  state: FlowState;
+  scheme: 'http' | 'https';
+  host: string;
+  port: number;
+  method: string;
+  target: string;
+  http_version: string;
+  req_headers: string;
+  req_body_sha256: string | null;
+  req_body_size: number | null;
+  req_body_redacted: number;
+  status: number | null;
+  reason: string | null;
+  res_http_version: string | null;
+  res_headers: string | null;
+  res_body_sha256: string | null;
+  res_body_size: number | null;
+  res_body_redacted: number;
+  t_start: number;
+  t_connect: number | null;
+  t_tls: number | null;
+  t_request_sent: number | null;
+  t_first_byte: number | null;
+  t_end: number | null;
+  client_addr: string | null;
+  server_addr: string | null;
+  error: string | null;
+  req_bytes: number;
+  res_bytes: number;
+  facts: string;
+}
+
+/** A body ready to be referenced by a flow: placed on disk, or to be stored inline. */
+export interface StoredBody {
+  ref: BodyRef;
+  /** Bytes to store inside the database (small bodies). */
+  inline?: Buffer;
+}
+
+/**
+ * A recording: NAME.db (SQLite, WAL) plus NAME.blobs/ (content-addressed body files).
+ * Copying both moves the recording.
+ *
+ * Write order guarantees: body files are renamed into place before the transaction
+ * that makes a flow reference them commits, so a committed flow never points to a
+ * missing body. A flow row is inserted when its request head arrives (state 'open')
+ * so a crash leaves it visible as incomplete, with its byte counts as last updated.
+ */
+export class Recording {
+  readonly db: Database.Database;
+  readonly bodies: BodyStore;
+  readonly readonly: boolean;
+  private sessionId = 0;
+  private readonly stmts: ReturnType<Recording['prepare']> | null;
+
+  private constructor(
+    readonly path: string,
+    db: Database.Database,
+    readonly: boolean,
+  ) {
+    this.db = db;
+    this.readonly = readonly;
+    this.bodies = new BodyStore(blobDirFor(path));
+    this.stmts = readonly ? null : this.prepare();
+  }
+
+  /** Open (and with `create`, create) a recording. Bad files are refused untouched. */
+  static open(dbPath: string, opts: OpenOptions = {}): Recording {
+    const p = path.resolve(dbPath);
+    const exists = fs.existsSync(p);
+    if (!exists && !opts.create) throw new RecordingError('NOT_FOUND', `${dbPath}: no such recording`);
+    if (exists) inspectFile(p);
+    else {
+      fs.mkdirSync(path.dirname(p), { recursive: true });
+      // Recordings hold traffic: owner-only from the first byte (SQLite gives -wal/-shm the same mode).
+      fs.closeSync(fs.openSync(p, 'wx', 0o600));
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(p, { readonly: !!opts.readonly, fileMustExist: true });
+      db.pragma('busy_timeout = 5000');
+      if (!opts.readonly) {
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = NORMAL');
+        migrate(db);
+      }
+      // Touch the schema so corruption surfaces here, not later.
+      db.prepare('SELECT count(*) FROM flows WHERE id < 0').get();
+    } catch (e) {
+      if (e instanceof RecordingError) throw e;
+      throw new RecordingError('CORRUPT', `${dbPath}: cannot read the recording (${(e as Error).message}); run \`sqlite3 ${dbPath} "PRAGMA integrity_check"\``);
+    }
+    const rec = new Recording(p, db, !!opts.readonly);
+    if (!opts.readonly) rec.bodies.init();
+    return rec;
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      insertFlow: db.prepare(`INSERT INTO flows (uuid, session, state, scheme, host, port, method, target, http_version, req_headers, t_start, client_addr, facts)
+        VALUES (@uuid, @session, 'open', @scheme, @host, @port, @method, @target, @http_version, @req_headers, @t_start, @client_addr, '{}')`),
+      progress: db.prepare('UPDATE flows SET req_bytes = ?, res_bytes = ? WHERE id = ?'),
+      finish: db.prepare(`UPDATE flows SET state=@state, req_headers=@req_headers, target=@target,
+        req_body_sha256=@req_body_sha256, req_body_size=@req_body_size, req_body_redacted=@req_body_redacted,
+        status=@status, reason=@reason, res_http_version=@res_http_version, res_headers=@res_headers,
+        res_body_sha256=@res_body_sha256, res_body_size=@res_body_size, res_body_redacted=@res_body_redacted,
+        t_connect=@t_connect, t_tls=@t_tls, t_request_sent=@t_request_sent, t_first_byte=@t_first_byte, t_end=@t_end,
+        server_addr=@server_addr, error=@error, req_bytes=@req_bytes, res_bytes=@res_bytes, facts=@facts WHERE id=@id`),
+      insertBody: db.prepare('INSERT OR IGNORE INTO bodies (sha256, size, inline) VALUES (?, ?, ?)'),
+      getBody: db.prepare('SELECT sha256, size, inline FROM bodies WHERE sha256 = ?'),
+    };
+  }
+
+  /** Start a recording session (one run of `regtape record`). */
+  beginSession(tool: string, options: Record<string, unknown> = {}): number {
+    const r = this.db.prepare('INSERT INTO sessions (started, tool, options) VALUES (?, ?, ?)').run(Date.now(), tool, JSON.stringify(options));
+    this.sessionId = Number(r.lastInsertRowid);
+    return this.sessionId;
+  }
+
+  /** Insert a flow whose request head just arrived; returns its id. Headers must already be redacted. */
+  insertOpenFlow(f: Pick<FlowRecord, 'uuid' | 'request' | 'timings' | 'clientAddr'>): number {
+    const r = this.stmts!.insertFlow.run({
+      uuid: f.uuid,
+      session: this.sessionId,
+      scheme: f.request.scheme,
+      host: f.request.host,
+      port: f.request.port,
+      method: f.request.method,
+      target: f.request.target,
+      http_version: f.request.httpVersion,
+      req_headers: JSON.stringify(f.request.headers),
+      t_start: f.timings.start,
+      client_addr: f.clientAddr,
+    });
+    return Number(r.lastInsertRowid);
+  }
+
+  /** Record how many body bytes have passed so far (live view, crash forensics). */
+  updateProgress(id: number, requestBytes: number, responseBytes: number): void {
+    this.stmts!.progress.run(requestBytes, responseBytes, id);
+  }
+
+  /**
+   * Store a body captured by a tap: big ones are renamed into NAME.blobs/ now (before
+   * any flow can reference them), small ones are returned for inline storage.
+   */
+  async storeBody(body: CapturedBody, redacted: boolean): Promise<StoredBody | null> {
+    if (body.size === 0) return null;
+    if (body.tmpFile) {
+      await this.bodies.placeFile(body);
+      return { ref: { sha256: body.sha256, size: body.size, redacted } };
+    }
+    const buf = body.buffer!;
+    if (buf.length > INLINE_BODY_MAX) {
+      await this.bodies.placeBuffer(body.sha256, buf);
+      return { ref: { sha256: body.sha256, size: body.size, redacted } };
+    }
+    return { ref: { sha256: body.sha256, size: body.size, redacted }, inline: buf };
+  }
+
+  /** Commit a finished flow (already redacted) and its inline bodies in one transaction. */
+  finishFlow(f: FlowRecord, reqBody: StoredBody | null, resBody: StoredBody | null): void {
+    const s = this.stmts!;
+    this.db.transaction(() => {
+      for (const b of [reqBody, resBody]) {
+        if (!b?.ref.sha256) continue;
+        s.insertBody.run(b.ref.sha256, b.ref.size, b.inline ?? null);
+      }
+      s.finish.run({
+        id: f.id,
+        state: f.state,
+        target: f.request.target,
+        req_headers: JSON.stringify(f.request.headers),
+        req_body_sha256: reqBody?.ref.sha256 ?? null,
+        req_body_size: reqBody?.ref.size ?? (f.state === 'complete' ? 0 : null),
+        req_body_redacted: reqBody?.ref.redacted ? 1 : 0,
+        status: f.response?.status ?? null,
+        reason: f.response?.reason ?? null,
+        res_http_version: f.response?.httpVersion ?? null,
+        res_headers: f.response ? JSON.stringify(f.response.headers) : null,
+        res_body_sha256: resBody?.ref.sha256 ?? null,
+        res_body_size: resBody?.ref.size ?? (f.state === 'complete' ? 0 : null),
+        res_body_redacted: resBody?.ref.redacted ? 1 : 0,
+        t_connect: f.timings.connect ?? null,
+        t_tls: f.timings.tls ?? null,
+        t_request_sent: f.timings.requestSent ?? null,
+        t_first_byte: f.timings.firstByte ?? null,
+        t_end: f.timings.end ?? null,
+        server_addr: f.serverAddr,
+        error: f.error,
+        req_bytes: f.requestBytes,
+        res_bytes: f.responseBytes,
+        facts: JSON.stringify(f.facts),
+      });
+    })();
+  }
+
+  /** End the current session. */
+  endSession(): void {
+    if (this.sessionId) this.db.prepare('UPDATE sessions SET ended = ? WHERE id = ?').run(Date.now(), this.sessionId);
+  }
+
+  get(id: number): FlowRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM flows WHERE id = ?').get(id) as FlowRow | undefined;
+    return row ? rowToFlow(row) : undefined;
+  }
+
+  /** Flows in arrival order, paged by id (cheap for 100k flows). */
+  list(opts: { afterId?: number; limit?: number } = {}): FlowRecord[] {
+    const rows = this.db
+      .prepare('SELECT * FROM flows WHERE id > ? ORDER BY id LIMIT ?')
+      .all(opts.afterId ?? 0, opts.limit ?? -1) as FlowRow[];
+    return rows.map(rowToFlow);
+  }
+
+  /** Every flow, in order, without loading them all at once. */
+  *iterate(): IterableIterator<FlowRecord> {
+    for (const row of this.db.prepare('SELECT * FROM flows ORDER BY id').iterate() as IterableIterator<FlowRow>) yield rowToFlow(row);
+  }
+
+  count(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM flows').get() as { n: number }).n;
+  }
+
+  /** Is this body stored (inline or as a file)? */
+  hasBody(sha256: string): boolean {
+    const row = this.db.prepare('SELECT inline IS NOT NULL AS inl FROM bodies WHERE sha256 = ?').get(sha256) as { inl: number } | undefined;
+    if (row?.inl) return true;
+    return this.bodies.has(sha256);
+  }
+
+  /**
+   * Stream a stored body, optionally a byte range [start, end] (inclusive, like
+   * HTTP Range). Throws BODY_MISSING when the recording has no such body.
+   */
+  readBody(sha256: string, range?: { start?: number; end?: number }): Readable {
+    const row = this.db.prepare('SELECT size, inline FROM bodies WHERE sha256 = ?').get(sha256) as { size: number; inline: Buffer | null } | undefined;
+    if (row?.inline) {
+      const start = range?.start ?? 0;
+      const end = range?.end !== undefined ? range.end + 1 : row.inline.length;
+      return Readable.from([row.inline.subarray(start, end)], { objectMode: false });
+    }
+    if (!this.bodies.has(sha256)) {
+      throw new RecordingError('BODY_MISSING', `body ${sha256} is missing from ${this.bodies.dir} (copy NAME.blobs/ together with NAME.db)`);
+    }
+    return this.bodies.read(sha256, range);
+  }
+
+  /** Read a (small) body whole. Refuses bodies above `max` bytes. */
+  async readBodyBuffer(sha256: string, max = 16 << 20): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    for await (const c of this.readBody(sha256)) {
+      n += (c as Buffer).length;
+      if (n > max) throw new Error(`body ${sha256} is larger than ${max} bytes`);
+      chunks.push(c as Buffer);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  /** Checkpoint the WAL into the main file and close. */
+  close(): void {
+    if (!this.db.open) return;
+    if (!this.readonly) {
+      this.endSession();
+      try {
+        this.db.pragma('wal_checkpoint(TRUNCATE)');
+      } catch {
+        // a reader holds the WAL; it will be checkpointed later
+      }
+    }
+    this.db.close();
+  }
+}
+
+/** Inline bodies up to this size; larger buffered bodies become files. */
+const INLINE_BODY_MAX = 64 * 1024;
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > SCHEMA_VERSION) throw new RecordingError('NEWER_SCHEMA', `schema ${current} is newer than ${SCHEMA_VERSION}`);
+  const pending = MIGRATIONS.filter((m) => m.version > current);
+  if (!pending.length) return;
+  db.transaction(() => {
+    for (const m of pending) {
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    }
+    db.pragma(`application_id = ${APPLICATION_ID}`);
+    db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run('format', 'regtape-recording');
+  })();
+}
+
+function parseHeaders(s: string | null): HeaderList {
+  return s ? (JSON.parse(s) as HeaderList) : [];
+}
+
+function rowToFlow(r: FlowRow): FlowRecord {
+  return {
+    id: r.id,
+    uuid: r.uuid,
+    state: r.state,
+    request: { method: r.method, scheme: r.scheme, host: r.host, port: r.port, target: r.target, httpVersion: r.http_version, headers: parseHeaders(r.req_headers) },
+    requestBody: r.req_body_size != null ? { sha256: r.req_body_sha256, size: r.req_body_size, redacted: !!r.req_body_redacted } : null,
+    response:
+      r.status != null
+        ? { status: r.status, reason: r.reason ?? '', httpVersion: r.res_http_version ?? '1.1', headers: parseHeaders(r.res_headers) }
+        : null,
+    responseBody: r.res_body_size != null ? { sha256: r.res_body_sha256, size: r.res_body_size, redacted: !!r.res_body_redacted } : null,
+    timings: {
+      start: r.t_start,
+      connect: r.t_connect ?? undefined,
+      tls: r.t_tls ?? undefined,
+      requestSent: r.t_request_sent ?? undefined,
+      firstByte: r.t_first_byte ?? undefined,
+      end: r.t_end ?? undefined,
+    },
+    clientAddr: r.client_addr,
+    serverAddr: r.server_addr,
+    error: r.error,
+    requestBytes: r.req_bytes,
+    responseBytes: r.res_bytes,
+    facts: JSON.parse(r.facts) as FlowFacts,
+  };
+}
