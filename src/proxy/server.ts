@@ -181,15 +181,14 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     // Plain-HTTP proxy request (absolute-form URL). Never call the callback: we forward.
     const req = ctx.clientToProxyRequest;
     const res = ctx.proxyToClientResponse;
-    let url: URL;
-    try {
-      url = new URL(req.url ?? '');
-    } catch {
-      return sendProxyError(res, 400, `this is a proxy: send absolute URLs, or set HTTPS_PROXY=http://${host}:${boundPort} in the client's environment`);
+    const opts = ctx.proxyToServerRequestOptions;
+    const tHost = String(opts?.host ?? '').replace(/^\[|\]$/g, '').toLowerCase();
+    const tPort = Number(opts?.port ?? 80);
+    if (!opts || !tHost || ((tHost === host || tHost === 'localhost' || tHost === '127.0.0.1') && tPort === boundPort)) {
+      return sendProxyError(res, 400, `this is a proxy, not a server: set HTTPS_PROXY=http://${host}:${boundPort} (and HTTP_PROXY) in the client's environment`);
     }
-    if (url.protocol !== 'http:') return sendProxyError(res, 400, `unsupported scheme ${url.protocol} (use CONNECT for https)`);
-    const target: Target = { scheme: 'http', host: url.hostname.replace(/^\[|\]$/g, '').toLowerCase(), port: url.port ? Number(url.port) : 80 };
-    forwardExchange(req, res, target, `${url.pathname}${url.search}`, up, o.observer, log);
+    const target: Target = { scheme: 'http', host: tHost, port: tPort };
+    forwardExchange(req, res, target, opts.path ?? '/', up, o.observer, log);
   });
 
   const sslCaDir = libraryCaDir(o.ca);

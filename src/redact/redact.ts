@@ -238,14 +238,19 @@ function redactJson(body: Buffer, r: Redactor, side: string): Redacted<Buffer> &
   const tokens: TokenFact[] = [];
   let out = text;
   let fallback = false;
+  const replaced = new Set<string>();
   for (const { key, value } of found) {
     const marker = r.marker(value);
     const where = `${side}.body:${key}`;
     redactions.push({ where, marker });
     if (TOKEN_JSON_KEYS.has(key.toLowerCase())) tokens.push({ where, marker, claims: tokenClaims(value) });
+    // The same value under several keys (token and access_token) was replaced everywhere at once.
+    if (replaced.has(value)) continue;
     const quoted = JSON.stringify(value);
-    if (out.includes(quoted)) out = out.split(quoted).join(JSON.stringify(marker));
-    else fallback = true;
+    if (out.includes(quoted)) {
+      out = out.split(quoted).join(JSON.stringify(marker));
+      replaced.add(value);
+    } else fallback = true;
   }
   if (fallback) {
     // The sender escaped the value differently: re-serialize (layout changes, secrets do not survive).

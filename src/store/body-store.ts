@@ -162,33 +162,36 @@ export class BodyTap extends Transform {
   override _flush(cb: TransformCallback): void {
     const sha256 = this.hash.digest('hex');
     const size = this.bytes;
+    this.settled = true;
     if (this.chunks) {
-      this.settled = true;
       this.resolveResult({ sha256, size, buffer: Buffer.concat(this.chunks, size) });
       this.chunks = null;
       return cb();
     }
+    // End the relayed stream now; the file finishes in the background and result()
+    // waits for it (the client must not wait for our disk).
+    cb();
     const file = this.file!;
     file.end(() => {
-      this.settled = true;
       if (this.fileError) {
-        this.resolveResult(null);
-        void fs.promises.rm(this.tmpFile!, { force: true });
-        return cb(this.fileError);
+        void fs.promises.rm(this.tmpFile!, { force: true }).finally(() => this.resolveResult(null));
+        return;
       }
       this.resolveResult({ sha256, size, tmpFile: this.tmpFile });
-      cb();
     });
   }
 
   private discard(): void {
     this.settled = true;
     this.chunks = null;
-    if (this.file) {
-      const f = this.tmpFile!;
-      this.file.destroy();
-      void fs.promises.rm(f, { force: true });
-    }
-    this.resolveResult(null);
+    if (!this.file) return this.resolveResult(null);
+    const f = this.tmpFile!;
+    const file = this.file;
+    // Remove only after the stream closed (an open still in flight would re-create the
+    // file), and report the result only once the file is gone.
+    const remove = () => void fs.promises.rm(f, { force: true }).finally(() => this.resolveResult(null));
+    if (file.closed) return remove();
+    file.once('close', remove);
+    file.destroy();
   }
 }

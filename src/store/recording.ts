@@ -365,6 +365,9 @@ function migrate(db: Database.Database): void {
     db.pragma(`application_id = ${APPLICATION_ID}`);
     db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run('format', 'regtape-recording');
   })();
+  // Until a checkpoint, the new header (application_id, user_version) is only in the WAL;
+  // a recorder killed before then would leave a file inspectFile refuses as foreign.
+  db.pragma('wal_checkpoint(TRUNCATE)');
 }
 
 function parseHeaders(s: string | null): HeaderList {
