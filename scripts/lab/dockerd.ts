@@ -21,7 +21,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLEAN_PATH, isRoot, killGroup, run, sleep, spawnTracked, tailFile, waitExit, which, type RunResult } from './proc.js';
+import { CLEAN_PATH, isRoot, killGroup, markOwner, run, sleep, spawnTracked, sweepStaleDirs, tailFile, waitExit, which, type RunResult } from './proc.js';
 
 /** Options for {@link startDockerd}. */
 export interface DockerdOptions {
@@ -116,7 +116,10 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<Dockerd> 
       throw new Error(`${bin} not found: apt-get install ${bin === 'unshare' ? 'util-linux' : 'docker.io'}`);
     }
   }
-  const dir = await mkdtemp(join(opts.parentDir ?? tmpdir(), 'rtd-'));
+  const parent = opts.parentDir ?? tmpdir();
+  await sweepStaleDirs(parent, 'rtd-');
+  const dir = await mkdtemp(join(parent, 'rtd-'));
+  await markOwner(dir);
   const sock = join(dir, 'docker.sock');
   if (sock.length >= 100) throw new Error(`socket path too long (${sock.length} chars): use a shorter parentDir`);
   const logPath = join(dir, 'dockerd.log');
@@ -172,6 +175,9 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<Dockerd> 
       'unshare',
       ['--mount', '--pid', '--fork', '--mount-proc', '--propagation', 'private', '--kill-child=SIGTERM', '--', '/bin/sh', '-c', script],
       { env: { PATH: CLEAN_PATH }, stdio: ['ignore', logFd, logFd] },
+      // If this process dies, unshare gets SIGKILL (it ignores SIGTERM while waiting) and --kill-child
+      // then sends SIGTERM to dockerd, which shuts down and takes its PID namespace along.
+      'SIGKILL',
     );
   } finally {
     closeSync(logFd);

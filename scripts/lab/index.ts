@@ -15,12 +15,15 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { makeLabCerts } from './certs.js';
 import { startCdnServer, type CdnRequestLog, type CdnServer } from './cdn-server.js';
-import { allBlobs, defaultCacheDir, ensureImageSet, type BlobRef, type BuiltImage, type ExtraImageSet, type ManifestRef, type Progress } from './images.js';
+import { defaultCacheDir, ensureImageSet, type BlobRef, type BuiltImage, type ExtraImageSet, type ManifestRef, type Progress } from './images.js';
+import { markOwner, sweepStaleDirs } from './proc.js';
 import { startRegistry, type RegistryProcess } from './registry.js';
 import { seedStorage } from './seed.js';
 import { startTokenServer, type TokenRequestLog, type TokenServer } from './token-server.js';
 
 export type { ExtraImageSet } from './images.js';
+export { allBlobs } from './images.js';
+export { storageBlobPath } from './seed.js';
 export type { CdnRequestLog } from './cdn-server.js';
 export type { TokenRequestLog, AccessEntry } from './token-server.js';
 
@@ -97,6 +100,8 @@ export interface Lab {
   map: string[];
   /** /etc/hosts lines mapping the names to their addresses (direct access). */
   hostsFileLines: string[];
+  /** A complete hosts file (localhost + {@link Lab.hostsFileLines}) in the lab dir, for bind-mounting. */
+  hostsFile: string;
   /** The lab CA (the recorder's `--upstream-ca`). */
   caCertPath: string;
   caCertPem: string;
@@ -155,7 +160,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const progress = opts.onProgress ?? (() => undefined);
 
   const tempDir = opts.dir === undefined;
+  if (tempDir) await sweepStaleDirs(tmpdir(), 'regtape-lab-');
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'regtape-lab-')));
+  if (tempDir) await markOwner(dir);
   const tlsDir = join(dir, 'tls');
   const certDir = join(dir, 'certs.d');
   const storageRoot = join(dir, 'storage');
@@ -165,11 +172,11 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   let cdn: CdnServer | undefined;
   let registry: RegistryProcess | undefined;
   let stopped = false;
-  const stop = async (): Promise<void> => {
+  const stop = async (removeDir = tempDir && !opts.keepDir): Promise<void> => {
     if (stopped) return;
     stopped = true;
     await Promise.allSettled([registry?.stop(), token?.close(), cdn?.close()]);
-    if (tempDir && !opts.keepDir) await rm(dir, { recursive: true, force: true });
+    if (removeDir) await rm(dir, { recursive: true, force: true });
   };
 
   try {
@@ -226,7 +233,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     const registryHost = port === 443 ? names.registry : `${names.registry}:${port}`;
     const labImages = images.map((img) => toLabImage(img, registryHost));
     const hostsFileLines = services.map((s) => `${ips[s]} ${names[s]}`);
-    await writeFile(join(dir, 'hosts'), `127.0.0.1 localhost\n${hostsFileLines.join('\n')}\n`);
+    const hostsFile = join(dir, 'hosts');
+    await writeFile(hostsFile, `127.0.0.1 localhost\n::1 localhost\n${hostsFileLines.join('\n')}\n`);
     const tokenServer = token;
     const cdnServer = cdn;
     const registryProcess = registry;
@@ -239,6 +247,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       urls,
       map: services.map((s) => `${names[s]}=${addresses[s]}`),
       hostsFileLines,
+      hostsFile,
       caCertPath,
       caCertPem: certs.ca.certPem,
       certDir,
@@ -258,13 +267,11 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       tokenRequests: () => tokenServer.requests(),
       cdnRequests: () => cdnServer.requests(),
       registryLogTail: (bytes?: number) => registryProcess.logTail(bytes),
-      stop,
+      stop: () => stop(),
     };
     return lab;
   } catch (e) {
-    await stop();
+    await stop(false); // keep the dir (registry.log) for debugging; a later start sweeps it
     throw e;
   }
 }
-
-export { allBlobs };

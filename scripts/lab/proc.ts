@@ -4,6 +4,8 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync, openSync, readSync, closeSync, fstatSync } from 'node:fs';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 /** Result of {@link run}. */
 export interface RunResult {
@@ -80,11 +82,20 @@ const tracked = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
 /**
- * Spawns a long-running child in its own process group and registers it so that it is SIGKILLed (with its
- * group) if this Node process exits before the child was stopped.
+ * Spawns a long-running child in its own process group and makes sure it does not outlive this process:
+ * it is started through `setpriv --pdeathsig <signal>` (util-linux; the kernel signals it when this process
+ * dies, even by SIGKILL), and it is also SIGKILLed with its group from an 'exit' hook.
  */
-export function spawnTracked(cmd: string, args: readonly string[], opts: SpawnOptions): ChildProcess {
-  const child = spawn(cmd, args, { ...opts, detached: true });
+export function spawnTracked(
+  cmd: string,
+  args: readonly string[],
+  opts: SpawnOptions,
+  pdeathsig: NodeJS.Signals = 'SIGKILL',
+): ChildProcess {
+  const setpriv = which('setpriv', `${process.env.PATH ?? ''}:${CLEAN_PATH}`);
+  const child = setpriv
+    ? spawn(setpriv, ['--pdeathsig', pdeathsig, '--', cmd, ...args], { ...opts, detached: true })
+    : spawn(cmd, args, { ...opts, detached: true });
   tracked.add(child);
   child.on('exit', () => tracked.delete(child));
   if (!exitHookInstalled) {
@@ -147,4 +158,41 @@ export function which(name: string, path = process.env.PATH ?? CLEAN_PATH): stri
     if (dir && existsSync(`${dir}/${name}`)) return `${dir}/${name}`;
   }
   return undefined;
+}
+
+const OWNER_FILE = '.owner-pid';
+
+/** Records this process as the owner of a temp dir, for {@link sweepStaleDirs}. */
+export function markOwner(dir: string): Promise<void> {
+  return writeFile(join(dir, OWNER_FILE), String(process.pid));
+}
+
+/** True when a process with this pid exists. */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes temp dirs `<parent>/<prefix>*` left behind by processes that died without cleaning up (their
+ * owner pid is gone and they are older than a minute). Best effort; never throws.
+ */
+export async function sweepStaleDirs(parent: string, prefix: string): Promise<void> {
+  try {
+    for (const name of await readdir(parent)) {
+      if (!name.startsWith(prefix)) continue;
+      const dir = join(parent, name);
+      const owner = Number((await readFile(join(dir, OWNER_FILE), 'utf8').catch(() => '')).trim());
+      if (!owner || pidAlive(owner)) continue;
+      const st = await stat(dir).catch(() => undefined);
+      if (!st || Date.now() - st.mtimeMs < 60_000) continue;
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  } catch {
+    /* best effort */
+  }
 }
