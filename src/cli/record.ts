@@ -80,7 +80,6 @@ export async function startRecording(o: RecordOptions, log: Logger = createLogge
   let stopped: Promise<string> | null = null;
   const stop = () =>
     (stopped ??= (async () => {
-      const inFlight = recorder.inFlight;
       await proxy.close();
       await recorder.drain();
       recorder.close();
@@ -90,7 +89,7 @@ export async function startRecording(o: RecordOptions, log: Logger = createLogge
       const hosts = [...s.hosts.entries()].sort((a, b) => b[1] - a[1]).map(([h, n]) => `${h} ${n}`).join(', ');
       return [
         `recorded ${s.flows} flows in ${secs} s to ${out}`,
-        `  ${s.complete} complete, ${s.errors} errors, ${s.aborted} aborted${inFlight ? ` (${inFlight} cut by shutdown)` : ''}`,
+        `  ${s.complete} complete, ${s.errors} errors, ${s.aborted} aborted`,
         `  bytes: ${formatBytes(s.responseBytes)} down, ${formatBytes(s.requestBytes)} up; ${s.bodiesStored} bodies stored`,
         hosts ? `  hosts: ${hosts}` : '',
       ]

@@ -7,6 +7,12 @@ import { Transform, type TransformCallback } from 'node:stream';
 export const INLINE_LIMIT = 64 * 1024;
 
 /** sha256 of the empty string. */
+/**
+ * Bytes a body file may have queued before the tap holds the stream: enough to ride
+ * out disk latency without stalling the network, small enough to bound memory.
+ */
+const FILE_HIGH_WATER_MARK = Number(process.env.REGTAPE_FILE_HWM) || 8 << 20;
+
 export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 export interface BodyTapOptions {
@@ -132,7 +138,7 @@ export class BodyTap extends Transform {
 
   private openFile(): void {
     this.tmpFile = this.store.tmpPath();
-    this.file = fs.createWriteStream(this.tmpFile, { mode: 0o600, highWaterMark: 1 << 20 });
+    this.file = fs.createWriteStream(this.tmpFile, { mode: 0o600, highWaterMark: FILE_HIGH_WATER_MARK });
     this.file.on('error', (e) => {
       this.fileError = e;
     });
