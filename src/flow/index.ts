@@ -11,3 +11,5 @@ export type {
   FlowRecord,
 } from './types.js';
 export { getHeader, getHeaders, fromRawHeaders, flowUrl } from './types.js';
+export type { Role, AuthClass, Scope, RegistryFacts } from './registry-facts.js';
+export { ROLES } from './registry-facts.js';

@@ -1,3 +1,5 @@
+import type { RegistryFacts } from './registry-facts.js';
+
 /**
  * The flow model: plain data, no I/O. A flow is one HTTP exchange (request plus
  * response or error) seen by the proxy. Everything that reaches disk or screen is
@@ -109,6 +111,12 @@ export interface FlowRecord {
   /** Bytes of response body that passed through. */
   responseBytes: number;
   facts: FlowFacts;
+  /** What the flow is as registry traffic; set by the classifier (null: not classified yet). */
+  registry?: RegistryFacts | null;
+  /** Marked by the user (TUI `m`). */
+  marked?: boolean;
+  /** A user's note on the flow. */
+  comment?: string | null;
 }
 
 /** Case-insensitive lookup of the first header with this name. */

@@ -227,9 +227,7 @@ export function forwardExchange(req: IncomingMessage, res: ServerResponse, targe
     }
     const tap: Transform | null = responseHasBody(head.method, response.status) ? (handle.responseTap?.(response, head) ?? null) : null;
     const onDone = (err: NodeJS.ErrnoException | null | undefined) => {
-      // A client that read the whole body often closes before our last write reports
-      // 'finish': everything was handed over and the upstream body was complete.
-      if (!err || (res.writableEnded && upRes.complete && !upstreamError)) return finish('complete', null);
+      if (!err) return finish('complete', null);
       const fromUpstream = upstreamError ?? (upRes.errored || !upRes.complete ? upRes.errored?.message ?? null : null);
       if (clientGone || (!fromUpstream && res.destroyed)) {
         finish('aborted', `client closed the connection after ${responseBytes} response bytes`);

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
-import type { BodyRef, FlowFacts, FlowRecord, FlowState, HeaderList } from '../flow/index.js';
+import type { BodyRef, FlowFacts, FlowRecord, FlowState, HeaderList, RegistryFacts } from '../flow/index.js';
 import { BodyStore, type CapturedBody } from './body-store.js';
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 
@@ -102,6 +102,9 @@ interface FlowRow {
   req_bytes: number;
   res_bytes: number;
   facts: string;
+  registry: string | null;
+  marked: number;
+  comment: string | null;
 }
 
 /** A body ready to be referenced by a flow: placed on disk, or to be stored inline. */
@@ -180,7 +183,8 @@ export class Recording {
         status=@status, reason=@reason, res_http_version=@res_http_version, res_headers=@res_headers,
         res_body_sha256=@res_body_sha256, res_body_size=@res_body_size, res_body_redacted=@res_body_redacted,
         t_connect=@t_connect, t_tls=@t_tls, t_request_sent=@t_request_sent, t_first_byte=@t_first_byte, t_end=@t_end,
-        server_addr=@server_addr, error=@error, req_bytes=@req_bytes, res_bytes=@res_bytes, facts=@facts WHERE id=@id`),
+        server_addr=@server_addr, error=@error, req_bytes=@req_bytes, res_bytes=@res_bytes, facts=@facts, registry=@registry WHERE id=@id`),
+      setRegistry: db.prepare('UPDATE flows SET registry = ? WHERE id = ?'),
       insertBody: db.prepare('INSERT OR IGNORE INTO bodies (sha256, size, inline) VALUES (?, ?, ?)'),
       getBody: db.prepare('SELECT sha256, size, inline FROM bodies WHERE sha256 = ?'),
     };
@@ -267,8 +271,27 @@ export class Recording {
         req_bytes: f.requestBytes,
         res_bytes: f.responseBytes,
         facts: JSON.stringify(f.facts),
+        registry: f.registry ? JSON.stringify(f.registry) : null,
       });
     })();
+  }
+
+  /** Store registry facts for flows (classification of a recording made without it). */
+  setRegistryFacts(entries: Array<{ id: number; registry: RegistryFacts | null }>): void {
+    const s = this.stmts!;
+    this.db.transaction(() => {
+      for (const e of entries) s.setRegistry.run(e.registry ? JSON.stringify(e.registry) : null, e.id);
+    })();
+  }
+
+  /** Mark or unmark a flow. */
+  setMarked(id: number, marked: boolean): void {
+    this.db.prepare('UPDATE flows SET marked = ? WHERE id = ?').run(marked ? 1 : 0, id);
+  }
+
+  /** Set or clear a flow's comment. */
+  setComment(id: number, comment: string | null): void {
+    this.db.prepare('UPDATE flows SET comment = ? WHERE id = ?').run(comment, id);
   }
 
   /** End the current session. */
@@ -400,5 +423,8 @@ function rowToFlow(r: FlowRow): FlowRecord {
     requestBytes: r.req_bytes,
     responseBytes: r.res_bytes,
     facts: JSON.parse(r.facts) as FlowFacts,
+    registry: r.registry ? (JSON.parse(r.registry) as RegistryFacts) : null,
+    marked: !!r.marked,
+    comment: r.comment,
   };
 }

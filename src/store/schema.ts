@@ -74,6 +74,15 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'registry facts, marks and comments',
+    sql: `
+      ALTER TABLE flows ADD COLUMN registry TEXT;
+      ALTER TABLE flows ADD COLUMN marked INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE flows ADD COLUMN comment TEXT;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -52,6 +52,21 @@ beforeAll(async () => {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BIG.length, 'docker-content-digest': `sha256:${BIG_SHA}` });
       return void res.end(req.method === 'HEAD' ? undefined : BIG);
     }
+    if (url === '/huge') {
+      // 64 MB: more than loopback socket buffers can absorb, so a client that stops early really cuts it.
+      const total = 64 << 20;
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': total });
+      let sent = 0;
+      const pump = () => {
+        while (sent < total) {
+          sent += BIG.length > total - sent ? total - sent : 1 << 20;
+          if (!res.write(BIG.subarray(0, 1 << 20))) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      res.on('close', () => (sent = total));
+      return pump();
+    }
     if (url === '/reset') {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BIG.length });
       res.write(BIG.subarray(0, 256 * 1024));
@@ -205,7 +220,7 @@ describe('recording proxy', () => {
       const s = net.connect(session.proxy.port, '127.0.0.1', () => s.write('CONNECT origin.test:443 HTTP/1.1\r\nHost: origin.test:443\r\n\r\n'));
       s.once('data', () => {
         const t = tls.connect({ socket: s, servername: 'origin.test', ca: fs.readFileSync(caPath) }, () => {
-          t.write('GET /blob HTTP/1.1\r\nHost: origin.test\r\n\r\n');
+          t.write('GET /huge HTTP/1.1\r\nHost: origin.test\r\n\r\n');
         });
         let got = 0;
         t.on('data', (c: Buffer) => {
@@ -223,7 +238,8 @@ describe('recording proxy', () => {
     let f;
     while (Date.now() < deadline) {
       await session.recorder.drain();
-      f = session.recording.list().filter((x) => x.request.target === '/blob').find((x) => x.state === 'aborted');
+      f = session.recording.list().find((x) => x.request.target === '/huge');
+      if (f?.state === 'open') f = undefined;
       if (f) break;
       await new Promise((r) => setTimeout(r, 20));
     }

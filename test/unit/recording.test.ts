@@ -141,6 +141,9 @@ function makeFlow(over: Partial<FlowRecord> = {}): FlowRecord {
     error: null,
     requestBytes: 0,
     responseBytes: 0,
+    registry: null,
+    marked: false,
+    comment: null,
     facts: {
       redactions: [{ where: 'request.header:authorization', marker: 'REDACTED-0123abcd' }],
       tokens: [{ where: 'request.header:authorization', marker: 'REDACTED-0123abcd', claims: { sub: 'alice', access: [{ type: 'repository', actions: ['pull'] }] } }],
@@ -355,6 +358,9 @@ describe('flows', () => {
       requestBytes: 1234,
       responseBytes: 5_000_000,
       facts: {},
+      registry: null,
+      marked: false,
+      comment: null,
     });
   });
 
