@@ -5,6 +5,8 @@ import { HostMapError } from '../proxy/index.js';
 import { RecordingError } from '../store/index.js';
 import { describeCa, SETUP_TARGETS, setupInstructions, type SetupTarget } from './ca.js';
 import { runRecord } from './record.js';
+import { runFlows, runShow } from './inspect.js';
+import { filterHelp } from '../filter/index.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -67,6 +69,24 @@ Examples:
     .action(async (opts: { listen: string; out?: string; map: string[]; upstreamCa: string[]; insecureUpstream?: boolean; keepSecrets?: boolean; quiet?: boolean; verbose?: boolean }) => {
       await runRecord({ ...opts, home: defaultHome() });
     });
+
+  program
+    .command('show')
+    .description('print the pulls and pushes in a recording as trees (index → manifest → config, layers) with their flows')
+    .argument('<file.db>', 'recording')
+    .option('-f, --filter <expr>', 'only flows matching a filter expression (see `regtape flows --help`)')
+    .option('--no-flows', 'operations only, without their flows')
+    .addHelpText('after', '\nColour on a terminal; NO_COLOR=1 turns it off.\n\nExample:\n  regtape show pull.db --filter "~repo lab/alpine"')
+    .action(async (file: string, opts: { filter?: string; flows?: boolean }) => runShow(file, opts));
+
+  program
+    .command('flows')
+    .description('list the flows of a recording, one per line or as JSON')
+    .argument('<file.db>', 'recording')
+    .option('-f, --filter <expr>', 'only flows matching this filter expression')
+    .option('--json', 'one JSON object per line (format: docs/JSON.md)')
+    .addHelpText('after', () => `\nFilter language (mitmproxy's, plus registry operators):\n${filterHelp()}\n\nExamples:\n  regtape flows pull.db --filter '~repo lab/alpine & ~op cdn-blob'\n  regtape flows pull.db --filter '~c 401 | ~c 429' --json | jq .url`)
+    .action(async (file: string, opts: { filter?: string; json?: boolean }) => runFlows(file, opts));
 
   return program;
 }

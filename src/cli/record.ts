@@ -3,7 +3,8 @@ import path from 'node:path';
 import { LeafFactory, loadOrCreateAuthority } from '../ca/index.js';
 import { captureConsole, createLogger, type Logger } from '../log/index.js';
 import { HostMap, startProxy, type RunningProxy } from '../proxy/index.js';
-import { formatBytes, Recorder } from '../record/index.js';
+import { formatBytes, Recorder, type RecorderAddon } from '../record/index.js';
+import { Classifier } from '../registry/index.js';
 import { Recording } from '../store/index.js';
 
 export interface RecordOptions {
@@ -67,7 +68,9 @@ export async function startRecording(o: RecordOptions, log: Logger = createLogge
   if (o.keepSecrets) log.warn('--keep-secrets: tokens, passwords and signed URLs are stored AS IS in the recording; do not share it');
   if (o.insecureUpstream) log.warn('--insecure-upstream: upstream TLS certificates are not verified');
   if (!isLoopback(host)) log.warn(`listening on ${host}: anyone who can reach this address can use the proxy and see what it records`);
-  const recorder = new Recorder({ recording, log, keepSecrets: o.keepSecrets, flowLines: !o.quiet });
+  const classifier = new Classifier();
+  const classify: RecorderAddon = { name: 'classify', flowFinished: (f) => void (f.registry = classifier.classify(f)) };
+  const recorder = new Recorder({ recording, log, keepSecrets: o.keepSecrets, flowLines: !o.quiet, addons: [classify] });
   let proxy: RunningProxy;
   try {
     proxy = await startProxy({ host, port, ca, leafs: new LeafFactory(ca), hostMap, observer: recorder, log, upstreamCa, insecureUpstream: o.insecureUpstream });

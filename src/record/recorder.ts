@@ -10,7 +10,20 @@ import { INLINE_LIMIT, type BodyTap, type CapturedBody, type Recording, type Sto
 /** Bodies that may carry secrets (JSON, forms) are kept whole in memory up to this size so they can be redacted. */
 const REDACT_BUFFER_LIMIT = 1 << 20;
 
+/**
+ * A feature that looks at each finished flow before it is committed (mitmproxy-style
+ * addon). It sees the redacted flow and may add facts (e.g. registry classification).
+ * A failing addon is logged and skipped; it cannot lose the flow.
+ */
+export interface RecorderAddon {
+  name: string;
+  /** Fires once per flow, after redaction, before the flow is written. */
+  flowFinished?(flow: FlowRecord): void;
+}
+
 export interface RecorderOptions {
+  /** Addons, run in order on every finished flow. */
+  addons?: RecorderAddon[];
   recording: Recording;
   log: Logger;
   /** Store secrets as they were (the user opted out of redaction). */
@@ -153,6 +166,13 @@ export class Recorder implements ExchangeObserver {
       responseBytes: outcome.responseBytes,
       facts: flowFacts,
     };
+    for (const addon of this.o.addons ?? []) {
+      try {
+        addon.flowFinished?.(flow);
+      } catch (e) {
+        this.o.log.warn(`addon ${addon.name} failed on flow ${flow.id}: ${(e as Error).message}`);
+      }
+    }
     rec.finishFlow(flow, reqBody, resBody);
     this.count(flow, reqBody, resBody);
     if (this.o.flowLines !== false) this.o.log.info(flowLine(flow));

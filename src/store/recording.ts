@@ -357,6 +357,19 @@ export class Recording {
     return Buffer.concat(chunks);
   }
 
+  /**
+   * A body's bytes, synchronously, if it is at most `max` bytes (filters, previews).
+   * Returns null when absent or larger.
+   */
+  readBodySync(sha256: string, max = 1 << 20): Buffer | null {
+    const row = this.db.prepare('SELECT size, inline FROM bodies WHERE sha256 = ?').get(sha256) as { size: number; inline: Buffer | null } | undefined;
+    if (row?.inline) return row.inline.length <= max ? row.inline : null;
+    if (!this.bodies.has(sha256)) return null;
+    const p = this.bodies.pathOf(sha256);
+    if (fs.statSync(p).size > max) return null;
+    return fs.readFileSync(p);
+  }
+
   /** Checkpoint the WAL into the main file and close. */
   close(): void {
     if (!this.db.open) return;

@@ -1,0 +1,5 @@
+export { loadRecording } from './load.js';
+export type { LoadedRecording } from './load.js';
+export { COLOR, PLAIN, styleFor, flowLine, flowJson, renderOperation, renderShow, formatBytes, formatMs, shortDigest, shortPath } from './render.js';
+export type { Style } from './render.js';
+export { filterSubject } from './subject.js';

@@ -1,0 +1,10 @@
+export type { Role, AuthClass, Scope, RegistryFacts } from './types.js';
+export { ROLES } from './types.js';
+export { Classifier, classifyAll, parseScope, parseScopes, parseChallenge, acceptSet, authClass } from './classify.js';
+export { matchRoute, splitTarget, isDigest, digestInPath } from './routes.js';
+export type { Route } from './routes.js';
+export { MediaTypes, baseMediaType, isIndex, isImageManifest, isSchema1, isManifestType, isConfig, isOci, describeMediaType } from './media-types.js';
+export { parseManifest, platformString, ManifestError } from './manifest.js';
+export type { Descriptor, ParsedManifest } from './manifest.js';
+export { buildOperations } from './operations.js';
+export type { Operation, OperationBlob, OperationManifest } from './operations.js';
