@@ -6,6 +6,7 @@ import { RecordingError } from '../store/index.js';
 import { describeCa, SETUP_TARGETS, setupInstructions, type SetupTarget } from './ca.js';
 import { runRecord } from './record.js';
 import { runFlows, runShow } from './inspect.js';
+import { runReplay } from './replay.js';
 import { filterHelp } from '../filter/index.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -69,6 +70,33 @@ Examples:
     .action(async (opts: { listen: string; out?: string; map: string[]; upstreamCa: string[]; insecureUpstream?: boolean; keepSecrets?: boolean; quiet?: boolean; verbose?: boolean }) => {
       await runRecord({ ...opts, home: defaultHome() });
     });
+
+  program
+    .command('replay')
+    .description('serve a recording as an offline registry: an HTTPS proxy for unchanged clients and/or a mirror endpoint')
+    .argument('<file.db>', 'recording')
+    .option('-l, --listen <host:port>', 'proxy mode address (clients use HTTPS_PROXY and trust the regtape CA)', '127.0.0.1:8080')
+    .option('--no-proxy', 'no proxy mode (mirror only)')
+    .option('-m, --mirror <host:port>', 'also serve a registry endpoint here (registry-mirrors, hosts.toml, registries.conf)')
+    .option('--registry <host>', 'mirror mode: the recorded registry to serve when the request has no ns= (default: the only/first one)')
+    .option('--strict', 'exit with status 1 at shutdown if any request had no recorded answer')
+    .option('--report <file.json>', 'write the misses and the recorded flows never used to a JSON file at shutdown')
+    .option('-v, --verbose', 'debug logging')
+    .addHelpText(
+      'after',
+      `
+Matching is protocol-aware: Accept compared as a set with the registry's selection rules, Authorization by
+class (none/basic/bearer), CDN downloads by host and path, Range/HEAD/If-None-Match synthesised from stored
+bodies, token responses with a fresh issued_at. A request with no match gets a 404 naming the closest
+recorded request and what differs.
+
+Examples:
+  regtape replay pull.db                                   # proxy on 127.0.0.1:8080
+  regtape replay pull.db --no-proxy --mirror 127.0.0.1:5000 --strict --report misses.json`,
+    )
+    .action(async (file: string, opts: { listen: string; proxy: boolean; mirror?: string; registry?: string; strict?: boolean; report?: string; verbose?: boolean }) =>
+      runReplay(file, { ...opts, home: defaultHome() }),
+    );
 
   program
     .command('show')

@@ -21,6 +21,7 @@ export interface ProxyOptions {
   ca: Authority;
   leafs: LeafFactory;
   hostMap: HostMap;
+  /** Gets every forwarded exchange (unused when `respond` answers requests). */
   observer: ExchangeObserver;
   log: Logger;
   /** Extra PEM CAs trusted for upstream TLS, on top of the system roots. */
@@ -29,6 +30,11 @@ export interface ProxyOptions {
   insecureUpstream?: boolean;
   /** Abort an upstream exchange after this long without data (default 120 s). */
   idleTimeoutMs?: number;
+  /**
+   * Answer requests locally instead of forwarding them (replay): when set, the proxy
+   * never opens a connection to any upstream.
+   */
+  respond?: (req: http.IncomingMessage, res: http.ServerResponse, target: Target) => void;
 }
 
 export interface RunningProxy {
@@ -111,6 +117,7 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
   inner.on('request', (req, res) => {
     const t = targets.get(req.socket);
     if (!t) return sendProxyError(res, 500, 'internal: unknown connection');
+    if (o.respond) return o.respond(req, res, t);
     forwardExchange(req, res, t, req.url ?? '/', up, o.observer, log);
   });
   inner.on('clientError', (err: NodeJS.ErrnoException, socket) => {
@@ -188,6 +195,10 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
       return sendProxyError(res, 400, `this is a proxy, not a server: set HTTPS_PROXY=http://${host}:${boundPort} (and HTTP_PROXY) in the client's environment`);
     }
     const target: Target = { scheme: 'http', host: tHost, port: tPort };
+    if (o.respond) {
+      req.url = opts.path ?? '/';
+      return o.respond(req, res, target);
+    }
     forwardExchange(req, res, target, opts.path ?? '/', up, o.observer, log);
   });
 

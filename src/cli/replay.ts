@@ -1,0 +1,39 @@
+import { captureConsole, createLogger } from '../log/index.js';
+import { startReplay, writeReport } from '../replay/index.js';
+
+export interface ReplayCliOptions {
+  listen: string;
+  proxy: boolean;
+  mirror?: string;
+  registry?: string;
+  strict?: boolean;
+  report?: string;
+  verbose?: boolean;
+  home: string;
+}
+
+/** `regtape replay FILE.db`: serve until SIGINT/SIGTERM; --strict exits 1 if anything missed. */
+export async function runReplay(file: string, o: ReplayCliOptions): Promise<void> {
+  const log = createLogger(o.verbose ? 'debug' : 'info');
+  const restore = captureConsole(log);
+  const replay = await startReplay({ recording: file, listen: o.proxy ? o.listen : false, mirror: o.mirror ?? false, registry: o.registry, home: o.home, log });
+  log.info(`regtape replaying ${file} (offline: nothing is forwarded)`);
+  if (replay.proxyUrl) log.info(`proxy mode: listening on ${replay.proxyUrl} — HTTPS_PROXY=${replay.proxyUrl}, trust ${replay.caCertPath}`);
+  if (replay.mirrorUrl) log.info(`mirror mode: registry endpoint ${replay.mirrorUrl}`);
+  log.info('Ctrl-C to stop');
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await replay.close();
+  const report = replay.report();
+  if (o.report) writeReport(o.report, report);
+  log.info(`replay done: ${report.misses.length} misses, ${report.unused.length} recorded flows never used${o.report ? ` (report: ${o.report})` : ''}`);
+  for (const m of report.misses.slice(0, 20)) log.info(`  miss: ${m.method} ${m.url}${m.closest ? ` (closest: ${m.closest}; ${m.differences.join(', ')})` : ''}`);
+  restore();
+  if (o.strict && report.misses.length) {
+    log.error(`--strict: ${report.misses.length} request(s) had no recorded answer`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,81 @@
+import { OPERATORS, type ArgKind, type OperatorGroup } from './operators.js';
+
+/** One `~` operator as the CLI and TUI help show it. */
+export interface FilterOperatorInfo {
+  /** Operator name without the `~` (as in mitmproxy: "m", "hq", "repo"). */
+  readonly code: string;
+  readonly arg: ArgKind;
+  readonly help: string;
+  /** 'flow' for mitmproxy's operators, 'registry' for regtape's own. */
+  readonly group: OperatorGroup;
+  /** For `word` arguments: the accepted words. */
+  readonly values?: readonly string[];
+}
+
+export const FILTER_OPERATORS: ReadonlyArray<FilterOperatorInfo> = Object.freeze(
+  OPERATORS.map((d) =>
+    Object.freeze({
+      code: d.code,
+      arg: d.arg,
+      help: d.help,
+      group: d.group,
+      ...(d.arg === 'word' ? { values: Object.freeze([...d.values]) } : {}),
+    }),
+  ),
+);
+
+/** `!`, `&`, `|`, grouping and juxtaposition, for help screens. */
+export const FILTER_COMBINATORS: ReadonlyArray<{ readonly syntax: string; readonly help: string }> = Object.freeze([
+  { syntax: '!x', help: 'not x (binds tightest)' },
+  { syntax: 'x & y', help: 'x and y' },
+  { syntax: 'x | y', help: 'x or y (& binds tighter than |)' },
+  { syntax: '(x)', help: 'grouping' },
+  { syntax: 'x y', help: 'side by side: x and y, binding loosest (a b | c = a & (b | c))' },
+]);
+
+const NOTES = [
+  'A bare regex matches the URL (same as ~u). Regexes ignore case and match anywhere;',
+  "quote one with '...' or \"...\" (a backslash escapes the quote) when it contains",
+  'spaces, ( ) ~ or quotes. Flows without registry facts never match registry operators.',
+];
+
+/** The operator table as plain text (for `--help` and the TUI help screen). */
+export function filterHelp(): string {
+  const rows = (group: OperatorGroup): string[] => {
+    const out: string[] = [];
+    for (const op of FILTER_OPERATORS) {
+      if (op.group !== group) continue;
+      const head = `~${op.code}${op.arg === 'none' ? '' : ` ${op.arg}`}`;
+      out.push(`  ${head.padEnd(18)}${op.help}`);
+      if (op.values) out.push(...wrap(op.values.join(' '), 70).map((l) => `${' '.repeat(20)}${l}`));
+    }
+    return out;
+  };
+  return [
+    'Flow operators (mitmproxy filter syntax):',
+    ...rows('flow'),
+    '',
+    'Registry operators:',
+    ...rows('registry'),
+    '',
+    'Combining:',
+    ...FILTER_COMBINATORS.map((c) => `  ${c.syntax.padEnd(18)}${c.help}`),
+    '',
+    ...NOTES,
+  ].join('\n');
+}
+
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+  }
+  if (line) lines.push(line);
+  return lines;
+}

@@ -1,0 +1,13 @@
+/**
+ * regtape's public API for test suites and tools.
+ *
+ *   import { startReplay } from 'regtape';
+ *   const replay = await startReplay({ recording: 'fixtures/pull.db' });
+ *   // HTTPS_PROXY=replay.proxyUrl + trust replay.caCertPem, or use replay.mirrorUrl as a registry
+ *   await replay.close();
+ */
+export { startReplay } from './replay/index.js';
+export type { ReplayOptions, ReplayHandle, ReplayReport, Miss } from './replay/index.js';
+export { Recording, RecordingError } from './store/index.js';
+export type { FlowRecord, RequestHead, ResponseHead, HeaderList, RegistryFacts } from './flow/index.js';
+export { parseFilter, FilterSyntaxError } from './filter/index.js';

@@ -1,0 +1,4 @@
+export { startReplay, writeReport } from './server.js';
+export type { ReplayOptions, ReplayHandle, ReplayReport } from './server.js';
+export type { Miss } from './responder.js';
+export { RegistryError } from './errors.js';
