@@ -7,6 +7,8 @@ import { describeCa, SETUP_TARGETS, setupInstructions, type SetupTarget } from '
 import { runRecord } from './record.js';
 import { runFlows, runShow } from './inspect.js';
 import { runReplay } from './replay.js';
+import { registerUi } from './ui.js';
+import { registerInterop } from './interop.js';
 import { filterHelp } from '../filter/index.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -57,6 +59,7 @@ Environment:
     .option('--keep-secrets', 'store tokens, passwords and signed URLs unredacted (not recommended)')
     .option('-q, --quiet', 'no line per flow')
     .option('-v, --verbose', 'debug logging')
+    .option('--ui', 'show the inspector while recording (flows appear live)')
     .addHelpText(
       'after',
       `
@@ -67,7 +70,7 @@ Examples:
   regtape record -o pull.db
   regtape record --map registry.test=127.0.0.1:5443 --upstream-ca lab/ca.pem`,
     )
-    .action(async (opts: { listen: string; out?: string; map: string[]; upstreamCa: string[]; insecureUpstream?: boolean; keepSecrets?: boolean; quiet?: boolean; verbose?: boolean }) => {
+    .action(async (opts: { listen: string; out?: string; map: string[]; upstreamCa: string[]; insecureUpstream?: boolean; keepSecrets?: boolean; quiet?: boolean; verbose?: boolean; ui?: boolean }) => {
       await runRecord({ ...opts, home: defaultHome() });
     });
 
@@ -116,6 +119,8 @@ Examples:
     .addHelpText('after', () => `\nFilter language (mitmproxy's, plus registry operators):\n${filterHelp()}\n\nExamples:\n  regtape flows pull.db --filter '~repo lab/alpine & ~op cdn-blob'\n  regtape flows pull.db --filter '~c 401 | ~c 429' --json | jq .url`)
     .action(async (file: string, opts: { filter?: string; json?: boolean }) => runFlows(file, opts));
 
+  registerUi(program);
+  registerInterop(program);
   return program;
 }
 

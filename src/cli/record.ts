@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LeafFactory, loadOrCreateAuthority } from '../ca/index.js';
-import { captureConsole, createLogger, type Logger } from '../log/index.js';
+import { captureConsole, createLogger, silentLogger, type Logger } from '../log/index.js';
 import { HostMap, startProxy, type RunningProxy } from '../proxy/index.js';
 import { formatBytes, Recorder, type RecorderAddon } from '../record/index.js';
 import { Classifier } from '../registry/index.js';
@@ -16,6 +16,8 @@ export interface RecordOptions {
   keepSecrets?: boolean;
   quiet?: boolean;
   verbose?: boolean;
+  /** Run the inspector TUI live instead of printing flow lines. */
+  ui?: boolean;
   home: string;
 }
 
@@ -104,6 +106,15 @@ export async function startRecording(o: RecordOptions, log: Logger = createLogge
 
 /** `regtape record`: run until SIGINT/SIGTERM. */
 export async function runRecord(o: RecordOptions): Promise<void> {
+  if (o.ui) {
+    // The TUI owns the terminal: no flow lines, logging goes to the UI's event log.
+    const { runLiveUi } = await import('./ui.js');
+    const session = await startRecording({ ...o, quiet: true }, silentLogger);
+    await runLiveUi(session);
+    const summary = await session.stop();
+    process.stderr.write(`${summary}\n`);
+    return;
+  }
   const log = createLogger(o.verbose ? 'debug' : 'info');
   const restore = captureConsole(log);
   const session = await startRecording(o, log);
