@@ -1,5 +1,5 @@
 import type { FlowRecord, HeaderList } from '../flow/index.js';
-import { ROLES, type AuthClass, type Role } from '../registry/types.js';
+import { ROLES, type AuthClass, type Role } from '../flow/index.js';
 import type { FilterSubject, Predicate, UrlMemo } from './types.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { FlowRecord, RequestHead } from '../flow/index.js';
 import { flowUrl } from '../flow/index.js';
-import type { RegistryFacts } from '../registry/types.js';
+import type { RegistryFacts } from '../flow/index.js';
 
 /** What a filter looks at: one flow plus what regtape and the user know about it. */
 export interface FilterSubject {

@@ -1,0 +1,71 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+/**
+ * The dependency rules of docs/ARCHITECTURE.md, checked on the source: a module imports
+ * only from the modules listed here, and the pure ones never touch I/O.
+ */
+const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src');
+
+const ALLOWED: Record<string, string[]> = {
+  flow: [],
+  log: [],
+  redact: ['flow'],
+  registry: ['flow'],
+  filter: ['flow'],
+  ca: [],
+  store: ['flow'],
+  proxy: ['flow', 'log', 'ca'],
+  record: ['flow', 'log', 'proxy', 'redact', 'store', 'registry'],
+  inspect: ['flow', 'registry', 'filter', 'store'],
+  replay: ['flow', 'log', 'ca', 'proxy', 'registry', 'store'],
+  tui: ['flow', 'log', 'registry', 'filter', 'store', 'inspect', 'record', 'export', 'ca', 'proxy', 'redact'],
+  export: ['flow', 'registry', 'filter', 'store', 'inspect', 'redact', 'log'],
+  import: ['flow', 'registry', 'store', 'redact', 'log', 'export', 'inspect'],
+  diff: ['flow', 'registry', 'store', 'inspect', 'filter'],
+  cli: ['*'],
+};
+const PURE = new Set(['flow', 'redact', 'registry', 'filter']);
+const IO = /^node:(net|tls|http|https|fs|fs\/promises|child_process|dgram)$/;
+
+function files(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : /\.tsx?$/.test(e.name) ? [path.join(dir, e.name)] : []));
+}
+
+function imports(file: string): string[] {
+  const text = fs.readFileSync(file, 'utf8');
+  return [...text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"]([^'"]+)['"]/g), ...text.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]!);
+}
+
+describe('architecture', () => {
+  const all = files(SRC);
+  it('finds the source', () => expect(all.length).toBeGreaterThan(20));
+
+  for (const file of all) {
+    const rel = path.relative(SRC, file);
+    const mod = rel.includes(path.sep) ? rel.split(path.sep)[0]! : '(root)';
+    it(`${rel} respects the layering`, () => {
+      const bad: string[] = [];
+      for (const spec of imports(file)) {
+        if (PURE.has(mod) && IO.test(spec)) bad.push(`${spec} (I/O in a pure module)`);
+        if (!spec.startsWith('.')) continue;
+        const target = path.relative(SRC, path.resolve(path.dirname(file), spec));
+        const tmod = target.includes(path.sep) ? target.split(path.sep)[0]! : '(root)';
+        if (tmod === mod) continue;
+        if (mod === '(root)') continue; // src/index.ts re-exports the public API
+        const allowed = ALLOWED[mod];
+        if (!allowed) {
+          bad.push(`module ${mod} is not in the architecture table`);
+          continue;
+        }
+        if (!allowed.includes('*') && !allowed.includes(tmod)) bad.push(`${spec} (${mod} may not import ${tmod})`);
+        if (!target.endsWith(`${path.sep}index.js`) && !target.endsWith(`${path.sep}index.ts`) && mod !== 'cli' && tmod !== '(root)') {
+          bad.push(`${spec} (import ${tmod} through its index.ts)`);
+        }
+      }
+      expect(bad).toEqual([]);
+    });
+  }
+});
