@@ -84,6 +84,7 @@ Examples:
     .option('--registry <host>', 'mirror mode: the recorded registry to serve when the request has no ns= (default: the only/first one)')
     .option('--strict', 'exit with status 1 at shutdown if any request had no recorded answer')
     .option('--report <file.json>', 'write the misses and the recorded flows never used to a JSON file at shutdown')
+    .option('--fault <rule>', "misbehave on purpose: 'FILTER => ACTION [once|xN]' (repeatable; see below)", collect, [])
     .option('-v, --verbose', 'debug logging')
     .addHelpText(
       'after',
@@ -93,11 +94,20 @@ class (none/basic/bearer), CDN downloads by host and path, Range/HEAD/If-None-Ma
 bodies, token responses with a fresh issued_at. A request with no match gets a 404 naming the closest
 recorded request and what differs.
 
+Faults ('FILTER => ACTION [once|xN]', FILTER in the filter language, first matching rule wins):
+  429 / 500 / 503 …   answer with that status (429 with Retry-After and rate-limit headers)
+  reset               close the connection without an answer
+  truncate:BYTES      send only BYTES of the body, then close (a short read)
+  flip[:OFFSET]       flip one byte of the body (default: the middle): a digest mismatch
+  delay:MS            wait before answering;  drip:BYTES_PER_SECOND  send the body slowly
+  expire              401 with error="invalid_token" (a token expiring mid-pull)
+
 Examples:
   regtape replay pull.db                                   # proxy on 127.0.0.1:8080
+  regtape replay pull.db --fault '~op cdn-blob & ~repo lab/big => truncate:1000000 once'
   regtape replay pull.db --no-proxy --mirror 127.0.0.1:5000 --strict --report misses.json`,
     )
-    .action(async (file: string, opts: { listen: string; proxy: boolean; mirror?: string; registry?: string; strict?: boolean; report?: string; verbose?: boolean }) =>
+    .action(async (file: string, opts: { listen: string; proxy: boolean; mirror?: string; registry?: string; strict?: boolean; report?: string; verbose?: boolean; fault: string[] }) =>
       runReplay(file, { ...opts, home: defaultHome() }),
     );
 

@@ -9,6 +9,7 @@ export interface ReplayCliOptions {
   strict?: boolean;
   report?: string;
   verbose?: boolean;
+  fault?: string[];
   home: string;
 }
 
@@ -16,7 +17,7 @@ export interface ReplayCliOptions {
 export async function runReplay(file: string, o: ReplayCliOptions): Promise<void> {
   const log = createLogger(o.verbose ? 'debug' : 'info');
   const restore = captureConsole(log);
-  const replay = await startReplay({ recording: file, listen: o.proxy ? o.listen : false, mirror: o.mirror ?? false, registry: o.registry, home: o.home, log });
+  const replay = await startReplay({ recording: file, listen: o.proxy ? o.listen : false, mirror: o.mirror ?? false, registry: o.registry, home: o.home, log, faults: o.fault });
   log.info(`regtape replaying ${file} (offline: nothing is forwarded)`);
   if (replay.proxyUrl) log.info(`proxy mode: listening on ${replay.proxyUrl} — HTTPS_PROXY=${replay.proxyUrl}, trust ${replay.caCertPath}`);
   if (replay.mirrorUrl) log.info(`mirror mode: registry endpoint ${replay.mirrorUrl}`);
@@ -29,6 +30,7 @@ export async function runReplay(file: string, o: ReplayCliOptions): Promise<void
   await replay.close();
   const report = replay.report();
   if (o.report) writeReport(o.report, report);
+  for (const f of replay.faults()) log.info(`fault ${f.rule}: fired ${f.fired}×`);
   log.info(`replay done: ${report.misses.length} misses, ${report.unused.length} recorded flows never used${o.report ? ` (report: ${o.report})` : ''}`);
   for (const m of report.misses.slice(0, 20)) log.info(`  miss: ${m.method} ${m.url}${m.closest ? ` (closest: ${m.closest}; ${m.differences.join(', ')})` : ''}`);
   restore();

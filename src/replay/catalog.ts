@@ -62,6 +62,18 @@ export interface Catalog {
   flows: FlowRecord[];
   /** Flow ids served at least once (for the unused-flow report). */
   used: Set<number>;
+  /**
+   * `registry METHOD repo reference` → successful recorded manifest requests (HEAD and GET).
+   * Manifest answers are re-selected from stored content, so a replayed request marks
+   * these as used (else every recorded tag HEAD is reported unused after a faithful replay).
+   */
+  manifestRequests: Map<string, number[]>;
+  /** `registry METHOD path` → recorded 401s (replay answers those with a challenge of its own). */
+  challenged: Map<string, number[]>;
+}
+
+export function manifestRequestKey(registry: string, method: string, repo: string, reference: string): string {
+  return `${registry} ${method.toUpperCase()} ${repo} ${reference}`;
 }
 
 function hostKey(f: FlowRecord): string {
@@ -72,7 +84,7 @@ function hostKey(f: FlowRecord): string {
 
 /** Build the catalog. `readManifest` returns a small body's bytes (manifests are inline). */
 export function buildCatalog(flows: FlowRecord[], readManifest: (sha: string) => Buffer | null): Catalog {
-  const cat: Catalog = { registries: new Map(), manifests: new Map(), blobs: new Map(), tokenEndpoints: new Map(), cdn: new Map(), flows, used: new Set() };
+  const cat: Catalog = { registries: new Map(), manifests: new Map(), blobs: new Map(), tokenEndpoints: new Map(), cdn: new Map(), flows, used: new Set(), manifestRequests: new Map(), challenged: new Map() };
   const reg = (host: string): RegistryCatalog => {
     let r = cat.registries.get(host);
     if (!r) {
@@ -91,6 +103,8 @@ export function buildCatalog(flows: FlowRecord[], readManifest: (sha: string) =>
       const c = h ? parseChallenge(h) : null;
       const r = reg(facts.registry);
       if (h && (!r.challenge || facts.role === 'ping')) r.challenge = { header: h, realm: c?.params.realm ?? null, service: c?.params.service ?? null };
+      const k = `${facts.registry} ${f.request.method.toUpperCase()} ${splitTarget(f.request.target).path}`;
+      cat.challenged.set(k, [...(cat.challenged.get(k) ?? []), f.id]);
     }
     switch (facts.role) {
       case 'ping': {
@@ -104,6 +118,10 @@ export function buildCatalog(flows: FlowRecord[], readManifest: (sha: string) =>
         break;
       }
       case 'manifest': {
+        if (facts.registry && facts.repo && facts.reference && ((res.status >= 200 && res.status < 300) || res.status === 304)) {
+          const k = manifestRequestKey(facts.registry, f.request.method, facts.repo, facts.reference);
+          cat.manifestRequests.set(k, [...(cat.manifestRequests.get(k) ?? []), f.id]);
+        }
         if (f.request.method !== 'GET' || res.status !== 200 || !f.responseBody?.sha256 || f.responseBody.redacted) break;
         const r = reg(facts.registry!);
         r.repos.add(facts.repo!);

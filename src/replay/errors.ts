@@ -15,7 +15,8 @@ export type RegistryErrorCode =
   | 'UNAUTHORIZED'
   | 'DENIED'
   | 'UNSUPPORTED'
-  | 'TOOMANYREQUESTS';
+  | 'TOOMANYREQUESTS'
+  | 'UNKNOWN';
 
 /** An error answer; handlers return it, `writeRegistryError` is the one place that writes it. */
 export class RegistryError extends Error {

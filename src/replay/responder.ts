@@ -1,13 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { flowUrl, type FlowRecord } from '../flow/index.js';
 import type { Logger } from '../log/index.js';
-import { acceptSet, authClass, isDigest, isIndex, isOci, matchRoute, splitTarget } from '../registry/index.js';
+import { acceptSet, authClass, Classifier, isDigest, isIndex, isOci, matchRoute, parseScopes, splitTarget } from '../registry/index.js';
 import { fromRawHeaders } from '../flow/index.js';
-import { resolveTag, type Catalog, type RegistryCatalog, type StoredManifest } from './catalog.js';
+import { manifestRequestKey, resolveTag, type Catalog, type RegistryCatalog, type StoredManifest } from './catalog.js';
 import { RegistryError, writeRegistryError } from './errors.js';
 import { explainMiss } from './explain.js';
 import { PushState } from './push.js';
-import { freshToken, sendBody, sendRecorded, type BodySource } from './serve.js';
+import { bodyFaults, freshToken, sendBody, sendRecorded, type BodySource } from './serve.js';
+import { Drip, FlipByte, pickFault, Truncate, type FaultRule } from './faults.js';
 
 /** A request replay could not answer from the recording. */
 export interface Miss {
@@ -25,6 +26,10 @@ export interface ResponderOptions {
   log: Logger;
   /** Mirror mode: the registry served at /v2/ when the request does not say (`ns=`). */
   defaultRegistry?: string;
+  /** Fault rules, tried in order on every request. */
+  faults?: FaultRule[];
+  /** A classifier that has seen the recording (knows its realms and redirects), for matching fault filters. */
+  classifier?: Classifier;
 }
 
 /** Where a request arrived: through the proxy (the client named the origin) or at the mirror endpoint. */
@@ -47,12 +52,92 @@ export class Responder {
   constructor(private readonly o: ResponderOptions) {}
 
   handle(req: IncomingMessage, res: ServerResponse, at: Arrival): void {
-    this.dispatch(req, res, at).catch((e: unknown) => {
+    const fault = this.o.faults?.length ? this.fault(req, at) : null;
+    const run = async () => {
+      if (fault) {
+        const handled = await this.applyFault(fault, req, res, at);
+        if (handled) return;
+      }
+      await this.dispatch(req, res, at);
+    };
+    run().catch((e: unknown) => {
       const err = e instanceof RegistryError ? e : new RegistryError(500, 'UNSUPPORTED', `regtape replay: ${(e as Error).message}`);
       if (!(e instanceof RegistryError)) this.o.log.error(`replay error on ${req.method} ${req.url}: ${(e as Error).stack ?? e}`);
       req.resume();
       writeRegistryError(res, err, req.method === 'HEAD');
     });
+  }
+
+  /** Match the request against the fault rules, as a flow classified in the recording's context. */
+  private fault(req: IncomingMessage, at: Arrival): FaultRule | null {
+    const target = req.url ?? '/';
+    const host = at.mode === 'proxy' ? at.host : this.registryFor(at, splitTarget(target).query).key.replace(/:\d+$/, '');
+    const port = at.mode === 'proxy' ? at.port : 443;
+    const flow: FlowRecord = {
+      id: 0,
+      uuid: '',
+      state: 'open',
+      request: { method: (req.method ?? 'GET').toUpperCase(), scheme: at.mode === 'proxy' ? at.scheme : 'https', host, port, target, httpVersion: req.httpVersion, headers: fromRawHeaders(req.rawHeaders) },
+      requestBody: null,
+      response: null,
+      responseBody: null,
+      timings: { start: Date.now() },
+      clientAddr: null,
+      serverAddr: null,
+      error: null,
+      requestBytes: 0,
+      responseBytes: 0,
+      facts: {},
+    };
+    const registry = (this.o.classifier ?? new Classifier()).classify(flow);
+    const rule = pickFault(this.o.faults!, flow, registry);
+    if (rule) this.o.log.info(`fault: ${rule.source} on ${flow.request.method} ${host}${target} (${rule.fired}×)`);
+    return rule;
+  }
+
+  /** Apply a fault; true when the response is fully handled by it. */
+  private async applyFault(rule: FaultRule, req: IncomingMessage, res: ServerResponse, at: Arrival): Promise<boolean> {
+    const a = rule.action;
+    switch (a.kind) {
+      case 'status': {
+        req.resume();
+        const headers: Record<string, string> = {};
+        let code: RegistryError['code'] = 'UNKNOWN';
+        let message = `regtape fault: ${a.status}`;
+        if (a.status === 429) {
+          code = 'TOOMANYREQUESTS';
+          message = 'You have reached your pull rate limit (regtape fault)';
+          Object.assign(headers, { 'retry-after': '1', 'ratelimit-limit': '100;w=21600', 'ratelimit-remaining': '0;w=21600', 'docker-ratelimit-source': '127.0.0.1' });
+        }
+        writeRegistryError(res, new RegistryError(a.status, code, message, { fault: rule.source }, headers), req.method === 'HEAD');
+        return true;
+      }
+      case 'reset':
+        req.resume();
+        req.socket.destroy();
+        return true;
+      case 'expire': {
+        req.resume();
+        const { key, reg } = this.registryFor(at, splitTarget(req.url ?? '/').query);
+        void key;
+        const realm = at.mode === 'mirror' ? `${at.base}/regtape/token/${encodeURIComponent(reg?.host ?? '_')}` : (reg?.challenge?.realm ?? '');
+        const header = `Bearer realm="${realm}"${reg?.challenge?.service ? `,service="${reg.challenge.service}"` : ''},error="invalid_token"`;
+        writeRegistryError(res, new RegistryError(401, 'UNAUTHORIZED', 'token expired (regtape fault)', { fault: rule.source }, { 'www-authenticate': header }), req.method === 'HEAD');
+        return true;
+      }
+      case 'delay':
+        await new Promise((r) => setTimeout(r, a.ms));
+        return false;
+      case 'truncate':
+        bodyFaults.set(res, () => new Truncate(a.bytes, () => res.destroy()));
+        return false;
+      case 'flip':
+        bodyFaults.set(res, (size) => new FlipByte(a.offset ?? Math.floor(size / 2)));
+        return false;
+      case 'drip':
+        bodyFaults.set(res, () => new Drip(a.bytesPerSecond));
+        return false;
+    }
   }
 
   private registryFor(at: Arrival, query: URLSearchParams): { key: string; reg: RegistryCatalog | undefined } {
@@ -98,6 +183,7 @@ export class Responder {
       }
       if (auth === 'none' && reg.challenge && route.kind !== 'catalog') {
         req.resume();
+        for (const id of cat.challenged.get(`${key} ${method} ${path}`) ?? []) cat.used.add(id);
         return this.challenge(res, reg, at, repo, method === 'HEAD', ['uploads'].includes(route.kind) || method === 'PUT' ? 'push,pull' : 'pull');
       }
       switch (route.kind) {
@@ -150,6 +236,9 @@ export class Responder {
   private serveToken(req: IncomingMessage, res: ServerResponse, flows: FlowRecord[]): void {
     req.resume();
     const ok = flows.find((f) => f.response?.status === 200) ?? flows[0]!;
+    // Any recorded token answer will do, but mark the recorded requests this one repeats.
+    const k = tokenKey(req.url ?? '/');
+    for (const f of flows) if (f.response?.status === 200 && tokenKey(f.request.target) === k) this.used(f);
     sendRecorded(req, res, this.o.bodies, this.used(ok), { body: freshToken });
   }
 
@@ -233,6 +322,7 @@ export class Responder {
     const chosen = this.select(m, ref, accept);
     if (chosen instanceof RegistryError) throw chosen;
     cat.used.add(chosen.flowId);
+    for (const id of cat.manifestRequests.get(manifestRequestKey(key, req.method ?? 'GET', repo, ref)) ?? []) cat.used.add(id);
     const inm = req.headers['if-none-match'];
     if (inm && inm.split(',').some((t) => t.trim().replace(/^W\//, '').replace(/"/g, '') === chosen.digest)) {
       res.writeHead(304, { 'docker-content-digest': chosen.digest, etag: `"${chosen.digest}"` });
@@ -291,4 +381,11 @@ export class Responder {
   private miss(req: IncomingMessage, at: Arrival, path: string, query: URLSearchParams, headers: ReturnType<typeof fromRawHeaders>, key: string, code: RegistryError['code'], res: ServerResponse): void {
     writeRegistryError(res, this.missError(req, at, path, query, headers, key, code), req.method === 'HEAD');
   }
+}
+
+/** A token request's identity (§6): service and scopes (actions sorted, then sorted); account, client_id, offline_token ignored. */
+function tokenKey(target: string): string {
+  const q = splitTarget(target).query;
+  const scopes = parseScopes(q.getAll('scope')).map((s) => `${s.type}:${s.name}:${[...new Set(s.actions)].sort().join(',')}`);
+  return `${q.get('service') ?? ''} ${[...new Set(scopes)].sort().join(' ')}`;
 }

@@ -1,8 +1,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline, type Readable } from 'node:stream';
+import { pipeline, type Readable, type Transform } from 'node:stream';
 import { forwardableHeaders } from '../proxy/index.js';
 import type { FlowRecord } from '../flow/index.js';
 import { RegistryError } from './errors.js';
+
+/** A body transform injected by a fault rule (truncate, flip, drip) for one response. */
+export const bodyFaults = new WeakMap<ServerResponse, (size: number) => Transform>();
+
+function piped(body: Readable, res: ServerResponse, size: number): void {
+  const fault = bodyFaults.get(res)?.(size);
+  const done = () => {
+    /* a client that goes away mid-body is fine */
+  };
+  if (fault) pipeline(body, fault, res, done);
+  else pipeline(body, res, done);
+}
 
 /** Where replay reads bodies from (a Recording satisfies it). */
 export interface BodySource {
@@ -52,10 +64,7 @@ export function sendBody(req: IncomingMessage, res: ServerResponse, src: BodySou
     res.end();
     return;
   }
-  const body = src.readBody(sha, range ? range : undefined);
-  pipeline(body, res, () => {
-    /* a client that goes away mid-body is fine */
-  });
+  piped(src.readBody(sha, range ? range : undefined), res, range ? range.end - range.start + 1 : size);
 }
 
 /** Serve a recorded response as it was (status, headers in order, body), with optional body rewrite. */
@@ -81,7 +90,7 @@ export function sendRecorded(req: IncomingMessage, res: ServerResponse, src: Bod
   }
   res.writeHead(r.status, r.reason, [...raw, 'content-length', String(f.responseBody!.size)] as unknown as Record<string, string>);
   if (req.method === 'HEAD') return void res.end();
-  pipeline(src.readBody(sha), res, () => {});
+  piped(src.readBody(sha), res, f.responseBody!.size);
 }
 
 /** Token JSON with `issued_at` set to now (a stale one makes dockerd fetch a token before every request). */

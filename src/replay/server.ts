@@ -9,6 +9,7 @@ import { Classifier } from '../registry/index.js';
 import { Recording } from '../store/index.js';
 import { buildCatalog, type Catalog } from './catalog.js';
 import { Responder, type Miss } from './responder.js';
+import { parseFault } from './faults.js';
 
 export interface ReplayOptions {
   /** Path of the recording (NAME.db, with NAME.blobs/ beside it), or an open Recording. */
@@ -19,6 +20,8 @@ export interface ReplayOptions {
   mirror?: string | false;
   /** Mirror mode: the recorded registry served at /v2/ when the request has no `ns=`. */
   registry?: string;
+  /** Fault rules `FILTER => ACTION [once|xN]` (see faults.ts), tried in order. */
+  faults?: string[];
   /** Where the CA lives (default $REGTAPE_HOME / ~/.config/regtape). */
   home?: string;
   log?: Logger;
@@ -39,6 +42,8 @@ export interface ReplayHandle {
   unused(): Array<{ id: number; method: string; url: string }>;
   /** Misses and unused flows as a JSON-able report. */
   report(): ReplayReport;
+  /** How often each fault rule fired. */
+  faults(): Array<{ rule: string; fired: number }>;
   close(): Promise<void>;
 }
 
@@ -73,7 +78,8 @@ export async function startReplay(o: ReplayOptions): Promise<ReplayHandle> {
   if (o.registry && !catalog.registries.has(o.registry)) {
     throw new Error(`--registry ${o.registry}: not in the recording (recorded: ${[...catalog.registries.keys()].join(', ') || 'none'})`);
   }
-  const responder = new Responder({ catalog, bodies: rec, log, defaultRegistry: o.registry });
+  const faults = (o.faults ?? []).map(parseFault);
+  const responder = new Responder({ catalog, bodies: rec, log, defaultRegistry: o.registry, faults, classifier });
   const ca = loadOrCreateAuthority(o.home ?? defaultHome());
 
   let proxy: RunningProxy | null = null;
@@ -122,6 +128,7 @@ export async function startReplay(o: ReplayOptions): Promise<ReplayHandle> {
     misses: () => [...responder.misses],
     unused,
     report: () => ({ recording: rec.path, misses: [...responder.misses], unused: unused() }),
+    faults: () => faults.map((f) => ({ rule: f.source, fired: f.fired })),
     close: async () => {
       if (closed) return;
       closed = true;

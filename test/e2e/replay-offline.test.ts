@@ -166,4 +166,34 @@ describe.skipIf(missing.length > 0)('replay: the same clients pull again offline
     const rep = JSON.parse(fs.readFileSync(report, 'utf8')) as { misses: Array<{ url: string }>; unused: unknown[] };
     expect(rep.misses.map((m) => m.url)).toEqual([`${url}/v2/lab/nothing/manifests/1`]);
   });
+
+  it('faults: dockerd resumes a truncated layer (Range) and still gets the right image', async () => {
+    const faulty = await startReplay({ recording: db, home, mirror: false, faults: ['~op cdn-blob & ~repo lab/big => truncate:20000000 once'] });
+    const d = await startDockerd({ proxyUrl: faulty.proxyUrl!, caFile: faulty.caCertPath });
+    try {
+      const ref = lab.image('lab/big:100').ref;
+      await d.pull(ref);
+      expect(await d.imageId(ref)).toBe(recordedIds['lab/big:100']);
+      expect(faulty.faults()).toEqual([{ rule: '~op cdn-blob & ~repo lab/big => truncate:20000000 once', fired: 1 }]);
+    } finally {
+      await d.stop();
+      await faulty.close();
+    }
+  });
+
+  it('faults: skopeo reports a flipped byte as a digest error; a 429 is retried', async () => {
+    const layer = lab.image('lab/tiny:latest').blobs.find((b) => /layer|rootfs/.test(b.mediaType))!.digest;
+    const faulty = await startReplay({ recording: db, home, listen: false, faults: ['~op manifest => 429 once', `~op cdn-blob & ~digest ${layer.slice(7, 23)} => flip`] });
+    try {
+      const conf = path.join(work, 'faulty-registries.conf');
+      fs.writeFileSync(conf, `[[registry]]\nprefix = "registry.test"\nlocation = "registry.test"\n[[registry.mirror]]\nlocation = "${faulty.mirrorUrl!.replace(/^http:\/\//, '')}"\ninsecure = true\n`);
+      const r = await run('skopeo', ['--registries-conf', conf, '--insecure-policy', 'copy', `docker://${lab.image('lab/tiny:latest').ref}`, `dir:${path.join(work, 'flipped')}`]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/[Dd]igest did not match|does not match expected/);
+      expect(r.stderr).toContain(layer);
+      expect(faulty.faults().map((f) => f.fired)).toEqual([1, 1]); // the 429 was retried, the flip caught
+    } finally {
+      await faulty.close();
+    }
+  });
 });

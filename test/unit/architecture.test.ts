@@ -20,7 +20,7 @@ const ALLOWED: Record<string, string[]> = {
   proxy: ['flow', 'log', 'ca'],
   record: ['flow', 'log', 'proxy', 'redact', 'store', 'registry'],
   inspect: ['flow', 'registry', 'filter', 'store'],
-  replay: ['flow', 'log', 'ca', 'proxy', 'registry', 'store'],
+  replay: ['flow', 'log', 'ca', 'proxy', 'registry', 'store', 'filter'],
   tui: ['flow', 'log', 'registry', 'filter', 'store', 'inspect', 'record', 'export', 'ca', 'proxy', 'redact'],
   export: ['flow', 'registry', 'filter', 'store', 'inspect', 'redact', 'log'],
   import: ['flow', 'registry', 'store', 'redact', 'log', 'export', 'inspect'],
