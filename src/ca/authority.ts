@@ -206,3 +206,30 @@ export function loadAuthority(dir: string): Authority {
     throw new CaError('CA_INVALID', `the CA in ${dir} is not valid (${(e as Error).message}); move it away and run \`regtape ca\` to make a new one`);
   }
 }
+
+/** Is there a CA in `dir`? */
+export function authorityExists(dir: string): boolean {
+  return fs.existsSync(path.join(dir, CA_CERT_FILE)) || fs.existsSync(path.join(dir, CA_KEY_FILE));
+}
+
+/** Move an existing CA aside (`*.old-<time>`), so a new one is created on next use. */
+export function retireAuthority(dir: string): void {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  for (const f of [CA_CERT_FILE, CA_KEY_FILE]) {
+    const p = path.join(dir, f);
+    if (fs.existsSync(p)) fs.renameSync(p, `${p}.old-${stamp}`);
+  }
+}
+
+/** The DNS domains a CA is limited to (empty: unconstrained). */
+export function nameConstraintsOf(cert: forge.pki.Certificate): string[] {
+  const ext = cert.getExtension({ id: '2.5.29.30' } as never) as { value?: string } | null;
+  if (!ext?.value) return [];
+  try {
+    const seq = asn1.fromDer(ext.value);
+    const permitted = (seq.value as forge.asn1.Asn1[]).find((v) => v.type === 0);
+    return ((permitted?.value as forge.asn1.Asn1[]) ?? []).map((sub) => String(((sub.value as forge.asn1.Asn1[])[0]!).value));
+  } catch {
+    return [];
+  }
+}

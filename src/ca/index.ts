@@ -1,6 +1,9 @@
 export type { Authority, CreateAuthorityOptions } from './authority.js';
 export {
+  authorityExists,
   CaError,
+  nameConstraintsOf,
+  retireAuthority,
   CA_CERT_FILE,
   CA_KEY_FILE,
   createAuthorityMaterial,

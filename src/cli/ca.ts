@@ -1,4 +1,4 @@
-import type { Authority } from '../ca/index.js';
+import { nameConstraintsOf, type Authority } from '../ca/index.js';
 
 /** Client names `regtape ca --setup` knows. */
 export const SETUP_TARGETS = ['dockerd', 'containerd', 'podman', 'skopeo', 'curl', 'system'] as const;
@@ -12,6 +12,7 @@ export function describeCa(ca: Authority): string {
     `Subject:        ${ca.commonName}`,
     `SHA-256:        ${ca.fingerprint}`,
     `Valid until:    ${ca.notAfter.toISOString().slice(0, 10)}`,
+    `Limited to:     ${nameConstraintsOf(ca.cert).join(', ') || 'any host (no name constraints; see --name-constraints)'}`,
     ca.created ? 'Created now.' : '',
     '',
     ca.certPem.trimEnd(),

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-import { Command, CommanderError, Option } from 'commander';
-import { CaError, defaultHome, loadOrCreateAuthority } from '../ca/index.js';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { authorityExists, CaError, defaultHome, loadOrCreateAuthority, retireAuthority } from '../ca/index.js';
 import { HostMapError } from '../proxy/index.js';
 import { RecordingError } from '../store/index.js';
 import { describeCa, SETUP_TARGETS, setupInstructions, type SetupTarget } from './ca.js';
@@ -12,6 +12,12 @@ import { registerInterop } from './interop.js';
 import { filterHelp } from '../filter/index.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
+
+function positiveNumber(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${flag} needs a positive number of seconds, got '${v}'`);
+  return n;
+}
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -40,8 +46,24 @@ Environment:
     .option('--proxy <url>', 'proxy URL to use in --setup output', 'http://127.0.0.1:8080')
     .option('--path', 'print only the CA certificate path')
     .option('--pem', 'print only the CA certificate (PEM)')
-    .action((opts: { setup?: SetupTarget; proxy: string; path?: boolean; pem?: boolean }) => {
-      const ca = loadOrCreateAuthority(defaultHome());
+    .option('--name-constraints <domains>', 'create a CA that may only sign for these DNS domains (comma-separated, e.g. docker.io,docker.com)')
+    .option('--regenerate', 'replace an existing CA (the old files are kept as *.old-<time>; clients must trust the new one)')
+    .addHelpText(
+      'after',
+      `
+Trusting the CA system-wide lets regtape impersonate any host. --name-constraints limits it (X.509 name
+constraints, honoured by Go, OpenSSL and browsers) to the registries you debug:
+  regtape ca --regenerate --name-constraints docker.io,docker.com,cloudflare.docker.com`,
+    )
+    .action((opts: { setup?: SetupTarget; proxy: string; path?: boolean; pem?: boolean; nameConstraints?: string; regenerate?: boolean }) => {
+      const home = defaultHome();
+      const domains = opts.nameConstraints?.split(',').map((d) => d.trim()).filter(Boolean);
+      if (opts.nameConstraints !== undefined && !domains?.length) throw new Error('--name-constraints needs at least one domain, e.g. docker.io,docker.com');
+      if (opts.regenerate) retireAuthority(home);
+      else if (domains && authorityExists(home)) {
+        throw new Error(`a CA already exists in ${home}; add --regenerate to replace it with one limited to ${domains.join(', ')}`);
+      }
+      const ca = loadOrCreateAuthority(home, { nameConstraints: domains });
       if (opts.path) return void process.stdout.write(`${ca.certPath}\n`);
       if (opts.pem) return void process.stdout.write(ca.certPem);
       if (opts.setup) return void process.stdout.write(setupInstructions(opts.setup, ca, opts.proxy));
@@ -60,6 +82,8 @@ Environment:
     .option('-q, --quiet', 'no line per flow')
     .option('-v, --verbose', 'debug logging')
     .option('--ui', 'show the inspector while recording (flows appear live)')
+    .option('--upstream-timeout <seconds>', 'abort an exchange when the upstream sends nothing for this long', (v) => positiveNumber(v, '--upstream-timeout'), 120)
+    .option('--expose', 'allow --listen on a non-loopback address (prints a warning)')
     .addHelpText(
       'after',
       `
@@ -70,7 +94,7 @@ Examples:
   regtape record -o pull.db
   regtape record --map registry.test=127.0.0.1:5443 --upstream-ca lab/ca.pem`,
     )
-    .action(async (opts: { listen: string; out?: string; map: string[]; upstreamCa: string[]; insecureUpstream?: boolean; keepSecrets?: boolean; quiet?: boolean; verbose?: boolean; ui?: boolean }) => {
+    .action(async (opts: { listen: string; out?: string; map: string[]; upstreamCa: string[]; insecureUpstream?: boolean; keepSecrets?: boolean; quiet?: boolean; verbose?: boolean; ui?: boolean; upstreamTimeout?: number; expose?: boolean }) => {
       await runRecord({ ...opts, home: defaultHome() });
     });
 
@@ -86,6 +110,7 @@ Examples:
     .option('--report <file.json>', 'write the misses and the recorded flows never used to a JSON file at shutdown')
     .option('--fault <rule>', "misbehave on purpose: 'FILTER => ACTION [once|xN]' (repeatable; see below)", collect, [])
     .option('-v, --verbose', 'debug logging')
+    .option('--expose', 'allow --listen / --mirror on a non-loopback address (prints a warning)')
     .addHelpText(
       'after',
       `
@@ -107,7 +132,7 @@ Examples:
   regtape replay pull.db --fault '~op cdn-blob & ~repo lab/big => truncate:1000000 once'
   regtape replay pull.db --no-proxy --mirror 127.0.0.1:5000 --strict --report misses.json`,
     )
-    .action(async (file: string, opts: { listen: string; proxy: boolean; mirror?: string; registry?: string; strict?: boolean; report?: string; verbose?: boolean; fault: string[] }) =>
+    .action(async (file: string, opts: { listen: string; proxy: boolean; mirror?: string; registry?: string; strict?: boolean; report?: string; verbose?: boolean; fault: string[]; expose?: boolean }) =>
       runReplay(file, { ...opts, home: defaultHome() }),
     );
 

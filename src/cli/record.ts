@@ -16,6 +16,10 @@ export interface RecordOptions {
   keepSecrets?: boolean;
   quiet?: boolean;
   verbose?: boolean;
+  /** Abort an upstream exchange after this many seconds without data (default 120). */
+  upstreamTimeout?: number;
+  /** Allow listening on a non-loopback address. */
+  expose?: boolean;
   /** Run the inspector TUI live instead of printing flow lines. */
   ui?: boolean;
   home: string;
@@ -44,7 +48,7 @@ export function defaultOutName(now = new Date()): string {
   return `regtape-${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}.db`;
 }
 
-function isLoopback(host: string): boolean {
+export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
@@ -69,13 +73,16 @@ export async function startRecording(o: RecordOptions, log: Logger = createLogge
   recording.beginSession('record', { listen: o.listen, map: o.map, keepSecrets: !!o.keepSecrets });
   if (o.keepSecrets) log.warn('--keep-secrets: tokens, passwords and signed URLs are stored AS IS in the recording; do not share it');
   if (o.insecureUpstream) log.warn('--insecure-upstream: upstream TLS certificates are not verified');
-  if (!isLoopback(host)) log.warn(`listening on ${host}: anyone who can reach this address can use the proxy and see what it records`);
+  if (!isLoopback(host)) {
+    if (!o.expose) throw new Error(`refusing to listen on ${host}: anyone who can reach it could use the proxy and read what it records; pass --expose to do it anyway, or use 127.0.0.1`);
+    log.warn(`listening on ${host} (--expose): anyone who can reach this address can use the proxy and see what it records`);
+  }
   const classifier = new Classifier();
   const classify: RecorderAddon = { name: 'classify', flowFinished: (f) => void (f.registry = classifier.classify(f)) };
   const recorder = new Recorder({ recording, log, keepSecrets: o.keepSecrets, flowLines: !o.quiet, addons: [classify] });
   let proxy: RunningProxy;
   try {
-    proxy = await startProxy({ host, port, ca, leafs: new LeafFactory(ca), hostMap, observer: recorder, log, upstreamCa, insecureUpstream: o.insecureUpstream });
+    proxy = await startProxy({ host, port, ca, leafs: new LeafFactory(ca), hostMap, observer: recorder, log, upstreamCa, insecureUpstream: o.insecureUpstream, idleTimeoutMs: o.upstreamTimeout ? o.upstreamTimeout * 1000 : undefined });
   } catch (e) {
     recorder.close();
     recording.close();

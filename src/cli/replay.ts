@@ -1,5 +1,6 @@
 import { captureConsole, createLogger } from '../log/index.js';
 import { startReplay, writeReport } from '../replay/index.js';
+import { isLoopback } from './record.js';
 
 export interface ReplayCliOptions {
   listen: string;
@@ -10,12 +11,19 @@ export interface ReplayCliOptions {
   report?: string;
   verbose?: boolean;
   fault?: string[];
+  expose?: boolean;
   home: string;
 }
 
 /** `regtape replay FILE.db`: serve until SIGINT/SIGTERM; --strict exits 1 if anything missed. */
 export async function runReplay(file: string, o: ReplayCliOptions): Promise<void> {
   const log = createLogger(o.verbose ? 'debug' : 'info');
+  for (const [flag, addr] of [['--listen', o.proxy ? o.listen : null], ['--mirror', o.mirror]] as const) {
+    const host = addr ? addr.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') : null;
+    if (!host || isLoopback(host)) continue;
+    if (!o.expose) throw new Error(`refusing ${flag} ${addr}: anyone who can reach it could read the recording; pass --expose to do it anyway`);
+    log.warn(`${flag} ${addr} (--expose): anyone who can reach this address can read what the recording holds`);
+  }
   const restore = captureConsole(log);
   const replay = await startReplay({ recording: file, listen: o.proxy ? o.listen : false, mirror: o.mirror ?? false, registry: o.registry, home: o.home, log, faults: o.fault });
   log.info(`regtape replaying ${file} (offline: nothing is forwarded)`);

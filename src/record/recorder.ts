@@ -52,6 +52,22 @@ interface Active {
   reqTap: BodyTap | null;
   resTap: BodyTap | null;
   bytes: () => [number, number];
+  /** Response status, once the response head arrived. */
+  status?: number;
+  /** Response Content-Length, when the upstream sent one. */
+  responseLength?: number;
+}
+
+/** An exchange still running, as live views see it (no headers: they are not redacted yet). */
+export interface ActiveExchange {
+  /** Flow id (the `open` row in the recording holds the redacted request head). */
+  id: number;
+  requestBytes: number;
+  responseBytes: number;
+  /** Response status, once the response head arrived. */
+  status?: number;
+  /** Response Content-Length, when known. */
+  responseLength?: number;
 }
 
 /**
@@ -108,6 +124,8 @@ export class Recorder implements ExchangeObserver {
         const type = getHeader(head.headers, 'content-type');
         const limit = isRedactableType(type) || !type ? REDACT_BUFFER_LIMIT : INLINE_LIMIT;
         const cl = Number(getHeader(head.headers, 'content-length'));
+        active.status = head.status;
+        if (Number.isFinite(cl)) active.responseLength = cl;
         active.resTap = rec.bodies.tap({ bufferLimit: limit, expectedSize: Number.isFinite(cl) ? cl : undefined });
         return active.resTap;
       },
@@ -243,6 +261,21 @@ export class Recorder implements ExchangeObserver {
   /** Flows still running. */
   get inFlight(): number {
     return this.active.size;
+  }
+
+  /** Exchanges still running with their byte counts so far (live views; cheap, no I/O). */
+  activeExchanges(): ActiveExchange[] {
+    const out: ActiveExchange[] = [];
+    for (const a of this.active) {
+      const [requestBytes, responseBytes] = a.bytes();
+      out.push({ id: a.id, requestBytes, responseBytes, status: a.status, responseLength: a.responseLength });
+    }
+    return out;
+  }
+
+  /** Set or clear the callback run after each committed flow (a live view attaching to a running recorder). */
+  setOnFlow(fn: ((flow: FlowRecord) => void) | null): void {
+    this.o.onFlow = fn ?? undefined;
   }
 
   /** Wait until every ended exchange has been committed. */

@@ -1,6 +1,6 @@
-import { getHeader, type FlowRecord, type RegistryFacts } from '../flow/index.js';
+import { getHeader, type FlowRecord, type RegistryFacts, type Scope } from '../flow/index.js';
 import type { Descriptor, ParsedManifest } from './manifest.js';
-import { isDigest } from './routes.js';
+import { isDigest, matchRoute, splitTarget } from './routes.js';
 
 /** One blob of an operation (config or layer) and how it moved. */
 export interface OperationBlob {
@@ -95,7 +95,7 @@ export function buildOperations(flows: readonly FlowRecord[], manifests: Readonl
       continue;
     }
     if (r.role === 'token') {
-      const repos = r.scopesRequested.filter((s) => s.type === 'repository').map((s) => s.name);
+      const repos = tokenScopes(r).filter((s) => s.type === 'repository').map((s) => s.name);
       const registry = r.registry ?? '';
       const target = repos.map((repo) => open.get(`${registry}|${repo}`)).find(Boolean);
       if (target && !isStale(target, f)) {
@@ -133,6 +133,21 @@ export function buildOperations(flows: readonly FlowRecord[], manifests: Readonl
 
   for (const op of ops) finishOperation(op, byId, manifests);
   return ops;
+}
+
+/**
+ * The scopes a token request is about: those asked for in the URL, else those granted. An OAuth POST
+ * (`grant_type=refresh_token|password`, dockerd after `docker login` when the token server issued a
+ * refresh token) carries `scope` in its form body, which the classifier does not see.
+ */
+function tokenScopes(r: RegistryFacts): Scope[] {
+  return r.scopesRequested.length ? r.scopesRequested : r.scopesGranted;
+}
+
+/** Upload session id from an upload URL (`/v2/<name>/blobs/uploads/<id>`), or null. */
+function uploadId(f: FlowRecord): string | null {
+  const route = matchRoute(splitTarget(f.request.target).path);
+  return route?.kind === 'uploads' ? route.uploadId : null;
 }
 
 /** A new operation starts when the same repository is touched again after 60 s of quiet. */
@@ -173,12 +188,18 @@ function finishOperation(op: Operation, byId: Map<number, ClassifiedFlow>, manif
     const idx = manifests.get(op.index.flowId);
     if (idx?.kind === 'index') for (const m of op.manifests) m.platform = idx.manifests.find((d) => d.digest === m.digest)?.platform;
   }
-  // Transfers.
+  // Transfers. Chunks (PATCH) name no digest: the PUT that finishes their upload session does.
+  const uploadDigests = new Map<string, string>();
+  for (const f of flows) {
+    const id = f.registry.role === 'upload-finish' && f.registry.digest ? uploadId(f) : null;
+    if (id) uploadDigests.set(id, f.registry.digest!);
+  }
   const fetches = new Map<string, number>();
   for (const f of flows) {
     const r = f.registry;
-    const moving = r.role === 'cdn-blob' || (r.role === 'blob' && f.request.method === 'GET') || r.role === 'upload-chunk' || r.role === 'upload-finish';
-    const digest = r.digest;
+    // HEADs (existence checks, also when redirected to the CDN) move no bytes.
+    const moving = ((r.role === 'cdn-blob' || r.role === 'blob') && f.request.method === 'GET') || r.role === 'upload-chunk' || r.role === 'upload-finish';
+    const digest = r.digest ?? (r.role === 'upload-chunk' ? uploadDigests.get(uploadId(f) ?? '') : undefined);
     if (!digest) continue;
     if (r.role === 'mount' && f.response?.status === 201) {
       addBlob({ digest, size: 0, mediaType: '' }, 'blob');
@@ -247,7 +268,7 @@ function findProblems(flows: ClassifiedFlow[], fetches: Map<string, number>): st
   const tokens = flows.filter((f) => f.registry.role === 'token');
   const byScope = new Map<string, number>();
   for (const t of tokens) {
-    const k = t.registry.scopesRequested.map((s) => `${s.type}:${s.name}:${s.actions.join(',')}`).join(' ') || '(no scope)';
+    const k = tokenScopes(t.registry).map((s) => `${s.type}:${s.name}:${s.actions.join(',')}`).join(' ') || '(no scope)';
     byScope.set(k, (byScope.get(k) ?? 0) + 1);
   }
   for (const [k, n] of byScope) if (n >= 3) problems.push(`${n} token requests for ${k} (tokens not reused: a stale issued_at or short expires_in makes clients fetch one per request)`);

@@ -160,6 +160,8 @@ export class Recording {
         db.pragma('journal_mode = WAL');
         db.pragma('synchronous = NORMAL');
         migrate(db);
+        // Flows left open by a recorder that died: they will never end now.
+        db.prepare("UPDATE flows SET state = 'aborted', error = coalesce(error, 'incomplete: the recorder stopped before this flow ended') WHERE state = 'open'").run();
       }
       // Touch the schema so corruption surfaces here, not later.
       db.prepare('SELECT count(*) FROM flows WHERE id < 0').get();

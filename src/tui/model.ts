@@ -1,0 +1,205 @@
+import { getHeader, type FlowRecord } from '../flow/index.js';
+import { buildOperations, Classifier, isManifestType, parseManifest, type Operation, type ParsedManifest } from '../registry/index.js';
+import type { Backend } from './rows.js';
+
+/** Manifest bodies above this size are not parsed. */
+const MAX_MANIFEST = 4 << 20;
+
+/** An exchange still running (from the recorder), with a smoothed rate. */
+export interface InFlight {
+  id: number;
+  requestBytes: number;
+  responseBytes: number;
+  status?: number;
+  responseLength?: number;
+  /** Bytes per second over the last samples (both directions). */
+  rate: number;
+}
+
+/**
+ * The flows the TUI knows: light rows in id order plus lazily built indexes
+ * (digest → flows, parsed manifests, operations). Mutable, like mitmproxy's view
+ * store; `version` changes whenever rows change so derived data can be recomputed.
+ */
+export class FlowModel {
+  rows: FlowRecord[] = [];
+  readonly byId = new Map<number, FlowRecord>();
+  version = 0;
+  /** Rows still to come from the backend (background load). */
+  loading = false;
+  /** Exchanges in flight by flow id (live mode). */
+  inFlight = new Map<number, InFlight>();
+  private lastLoadedId = 0;
+  private digestIdx: { version: number; map: Map<string, FlowRecord[]> } | null = null;
+  private readonly manifests = new Map<number, ParsedManifest | null>();
+  private ops: { version: number; ops: Operation[] } | null = null;
+  private classifier: Classifier | null = null;
+
+  constructor(readonly backend: Backend) {
+    this.loading = !!backend.loadRows;
+  }
+
+  /** Read the next batch of rows from the backend; returns them (empty when done). */
+  loadBatch(limit: number): FlowRecord[] {
+    if (!this.backend.loadRows) {
+      this.loading = false;
+      return [];
+    }
+    const rows = this.backend.loadRows(this.lastLoadedId, limit);
+    if (rows.length < limit) this.loading = false;
+    if (rows.length) this.lastLoadedId = rows[rows.length - 1]!.id;
+    this.classify(rows);
+    return this.upsert(rows);
+  }
+
+  /** Recordings made before classification existed: classify in order, as `regtape show` does. */
+  private classify(rows: FlowRecord[]): void {
+    for (const f of rows) {
+      if (f.registry) continue;
+      this.classifier ??= new Classifier();
+      try {
+        f.registry = this.classifier.classify(f);
+      } catch {
+        f.registry = null;
+      }
+    }
+  }
+
+  /** Add or replace rows (by id). Returns the rows that changed. */
+  upsert(rows: FlowRecord[]): FlowRecord[] {
+    if (!rows.length) return rows;
+    const rs = this.rows;
+    for (const f of rows) {
+      const old = this.byId.get(f.id);
+      this.byId.set(f.id, f);
+      if (old) {
+        const i = indexById(rs, f.id);
+        if (i >= 0) rs[i] = f;
+        this.manifests.delete(f.id);
+        this.backend.invalidate?.(f.id);
+      } else if (!rs.length || rs[rs.length - 1]!.id < f.id) {
+        rs.push(f);
+      } else {
+        rs.splice(insertionIndex(rs, f.id), 0, f);
+      }
+    }
+    this.version++;
+    return rows;
+  }
+
+  get(id: number): FlowRecord | undefined {
+    return this.byId.get(id);
+  }
+
+  /** The full flow (headers, facts, bodies): from the backend, else the row itself. */
+  full(id: number): FlowRecord | undefined {
+    return this.backend.full(id) ?? this.byId.get(id);
+  }
+
+  /** Flows by the digest they are about (registry facts), in id order. */
+  byDigest(digest: string): FlowRecord[] {
+    if (!this.digestIdx || this.digestIdx.version !== this.version) {
+      const map = new Map<string, FlowRecord[]>();
+      for (const f of this.rows) {
+        const d = f.registry?.digest;
+        if (!d) continue;
+        const list = map.get(d);
+        if (list) list.push(f);
+        else map.set(d, [f]);
+      }
+      this.digestIdx = { version: this.version, map };
+    }
+    return this.digestIdx.map.get(digest) ?? [];
+  }
+
+  /**
+   * The flow that carried a digest's content: a 200 GET of the manifest, else the
+   * CDN or registry download of the blob; else any flow about it.
+   */
+  fetcherOf(digest: string, kind: 'manifest' | 'blob'): FlowRecord | undefined {
+    const flows = this.byDigest(digest);
+    const score = (f: FlowRecord): number => {
+      const r = f.registry!;
+      const ok = f.response?.status === 200 && f.request.method === 'GET';
+      if (kind === 'manifest') return r.role === 'manifest' ? (ok ? 3 : f.request.method === 'PUT' ? 2 : 1) : 0;
+      if (r.role === 'cdn-blob' || r.role === 'blob') return ok ? 3 : 1;
+      if (r.role === 'upload-finish' || r.role === 'upload-chunk') return 2;
+      if (r.role === 'blob-redirect') return 1;
+      return 0;
+    };
+    let best: FlowRecord | undefined;
+    let bestScore = 0;
+    for (const f of flows) {
+      const s = score(f);
+      if (s > bestScore) {
+        best = f;
+        bestScore = s;
+      }
+    }
+    return best;
+  }
+
+  /** The parsed manifest a manifest flow carried (response; request body for PUT). Null if none. */
+  manifest(id: number): ParsedManifest | null {
+    if (this.manifests.has(id)) return this.manifests.get(id)!;
+    let parsed: ParsedManifest | null = null;
+    const f = this.full(id);
+    if (f && f.registry?.role === 'manifest') {
+      const isPut = f.request.method === 'PUT';
+      const body = isPut ? f.requestBody : f.responseBody;
+      const type = isPut ? getHeader(f.request.headers, 'content-type') : f.response ? getHeader(f.response.headers, 'content-type') : undefined;
+      if (body?.sha256 && body.size <= MAX_MANIFEST && (!type || isManifestType(type) || /json/.test(type))) {
+        const buf = this.backend.body(body.sha256, MAX_MANIFEST);
+        if (buf) {
+          try {
+            parsed = parseManifest(buf, type);
+          } catch {
+            parsed = null;
+          }
+        }
+      }
+    }
+    this.manifests.set(id, parsed);
+    return parsed;
+  }
+
+  /** Pulls and pushes (rebuilt when rows changed). */
+  operations(): Operation[] {
+    if (!this.ops || this.ops.version !== this.version) {
+      const manifests = new Map<number, ParsedManifest>();
+      for (const f of this.rows) {
+        if (f.registry?.role !== 'manifest' || f.state !== 'complete') continue;
+        const m = this.manifest(f.id);
+        if (m) manifests.set(f.id, m);
+      }
+      this.ops = { version: this.version, ops: buildOperations(this.rows, manifests) };
+    }
+    return this.ops.ops;
+  }
+
+  /** Toggle a mark; returns a message when it could not be persisted. */
+  setMarked(id: number, marked: boolean): string | null {
+    const f = this.byId.get(id);
+    if (!f) return null;
+    f.marked = marked;
+    this.version++;
+    return this.backend.setMarked(id, marked);
+  }
+}
+
+function indexById(rows: readonly FlowRecord[], id: number): number {
+  const i = insertionIndex(rows, id);
+  return i < rows.length && rows[i]!.id === id ? i : -1;
+}
+
+/** First index whose id is >= id (rows are in id order). */
+function insertionIndex(rows: readonly FlowRecord[], id: number): number {
+  let lo = 0;
+  let hi = rows.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (rows[mid]!.id < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

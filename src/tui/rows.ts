@@ -1,0 +1,283 @@
+import type { BodyRef, FlowFacts, FlowRecord, FlowState, HeaderList, RegistryFacts, RequestHead, ResponseHead, Timings } from '../flow/index.js';
+import type { Recording } from '../store/index.js';
+
+/**
+ * Where the TUI gets what a light row does not carry: the full flow (headers,
+ * facts, body references), body bytes, and somewhere to keep marks.
+ */
+export interface Backend {
+  /** Shown in the title bar (the recording's path). */
+  readonly label: string;
+  /** The full flow, or undefined if it is not (or no longer) there. */
+  full(id: number): FlowRecord | undefined;
+  /** A stored body's bytes if it is at most `max` bytes; null when absent or larger. */
+  body(sha256: string, max: number): Buffer | null;
+  /** Keep a mark; returns a message when it could only be kept in memory. */
+  setMarked(id: number, marked: boolean): string | null;
+  /** Rows with id > afterId, in id order, at most `limit` (undefined: the backend holds none). */
+  loadRows?(afterId: number, limit: number): FlowRecord[];
+  /** Number of flows in the backend (for "loading 2000 of 100000"). */
+  count?(): number;
+  /** Forget cached full flows (a flow changed). */
+  invalidate?(id: number): void;
+  close?(): void;
+}
+
+/** A flow with a lazily loaded request head's headers. */
+class LightRequest implements RequestHead {
+  constructor(
+    private readonly row: LightFlow,
+    readonly method: string,
+    readonly scheme: 'http' | 'https',
+    readonly host: string,
+    readonly port: number,
+    readonly target: string,
+    readonly httpVersion: string,
+  ) {}
+
+  get headers(): HeaderList {
+    return this.row.loadFull()?.request.headers ?? [];
+  }
+}
+
+class LightResponse implements ResponseHead {
+  constructor(
+    private readonly row: LightFlow,
+    readonly status: number,
+    readonly reason: string,
+    readonly httpVersion: string,
+  ) {}
+
+  get headers(): HeaderList {
+    return this.row.loadFull()?.response?.headers ?? [];
+  }
+}
+
+/**
+ * A flow row as the list holds it: the columns it shows and the fields filters look
+ * at most, with everything heavy (headers, facts, body references, addresses) read
+ * from the backend on first use. It satisfies FlowRecord, so filters, the
+ * classifier and `buildOperations` work on it unchanged. `timings` carries start,
+ * first byte and end; the full flow has the rest.
+ */
+export class LightFlow implements FlowRecord {
+  readonly request: RequestHead;
+  readonly response: ResponseHead | null;
+  readonly timings: Timings;
+  registry: RegistryFacts | null;
+  marked: boolean;
+
+  constructor(
+    private readonly backend: Backend,
+    readonly id: number,
+    readonly state: FlowState,
+    request: { method: string; scheme: 'http' | 'https'; host: string; port: number; target: string; httpVersion: string },
+    response: { status: number; reason: string; httpVersion: string } | null,
+    timings: Timings,
+    readonly requestBytes: number,
+    readonly responseBytes: number,
+    readonly error: string | null,
+    registry: RegistryFacts | null,
+    marked: boolean,
+    readonly comment: string | null,
+  ) {
+    this.request = new LightRequest(this, request.method, request.scheme, request.host, request.port, request.target, request.httpVersion);
+    this.response = response ? new LightResponse(this, response.status, response.reason, response.httpVersion) : null;
+    this.timings = timings;
+    this.registry = registry;
+    this.marked = marked;
+  }
+
+  loadFull(): FlowRecord | undefined {
+    return this.backend.full(this.id);
+  }
+
+  get uuid(): string {
+    return this.loadFull()?.uuid ?? '';
+  }
+  get facts(): FlowFacts {
+    return this.loadFull()?.facts ?? {};
+  }
+  get requestBody(): BodyRef | null {
+    return this.loadFull()?.requestBody ?? null;
+  }
+  get responseBody(): BodyRef | null {
+    return this.loadFull()?.responseBody ?? null;
+  }
+  get clientAddr(): string | null {
+    return this.loadFull()?.clientAddr ?? null;
+  }
+  get serverAddr(): string | null {
+    return this.loadFull()?.serverAddr ?? null;
+  }
+}
+
+interface LightRowData {
+  id: number;
+  state: FlowState;
+  scheme: 'http' | 'https';
+  host: string;
+  port: number;
+  method: string;
+  target: string;
+  http_version: string;
+  status: number | null;
+  reason: string | null;
+  res_http_version: string | null;
+  t_start: number;
+  t_first_byte: number | null;
+  t_end: number | null;
+  req_bytes: number;
+  res_bytes: number;
+  error: string | null;
+  registry: string | null;
+  marked: number;
+  comment: string | null;
+}
+
+const LIGHT_SQL = `SELECT id, state, scheme, host, port, method, target, http_version, status, reason, res_http_version,
+  t_start, t_first_byte, t_end, req_bytes, res_bytes, error, registry, marked, comment
+  FROM flows WHERE id > ? ORDER BY id LIMIT ?`;
+
+/** How many full flows the backend keeps parsed (the detail view, a filter walking headers). */
+const FULL_CACHE = 64;
+
+/**
+ * A backend over a Recording. Reads are synchronous (better-sqlite3). Marks go to
+ * the recording; a read-only one is reopened for writing on the first mark through
+ * `openWritable` (the `regtape ui` command passes one; without it marks stay in memory).
+ */
+export class RecordingBackend implements Backend {
+  readonly label: string;
+  private readonly cache = new Map<number, FlowRecord | undefined>();
+  private readonly lightStmt;
+  private writer: Recording | null;
+  private writerFailed: string | null = null;
+
+  constructor(
+    readonly rec: Recording,
+    private readonly openWritable?: () => Recording,
+  ) {
+    this.label = rec.path;
+    this.lightStmt = rec.db.prepare(LIGHT_SQL);
+    this.writer = rec.readonly ? null : rec;
+  }
+
+  full(id: number): FlowRecord | undefined {
+    if (this.cache.has(id)) {
+      const f = this.cache.get(id);
+      // Move to the back: most recently used.
+      this.cache.delete(id);
+      this.cache.set(id, f);
+      return f;
+    }
+    const f = this.rec.get(id);
+    this.cache.set(id, f);
+    if (this.cache.size > FULL_CACHE) this.cache.delete(this.cache.keys().next().value!);
+    return f;
+  }
+
+  invalidate(id: number): void {
+    this.cache.delete(id);
+  }
+
+  body(sha256: string, max: number): Buffer | null {
+    try {
+      return this.rec.readBodySync(sha256, max);
+    } catch {
+      return null;
+    }
+  }
+
+  count(): number {
+    return this.rec.count();
+  }
+
+  loadRows(afterId: number, limit: number): FlowRecord[] {
+    const rows = this.lightStmt.all(afterId, limit) as LightRowData[];
+    const out: FlowRecord[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) out[i] = this.light(rows[i]!);
+    return out;
+  }
+
+  private light(r: LightRowData): LightFlow {
+    let registry: RegistryFacts | null = null;
+    if (r.registry) {
+      try {
+        registry = JSON.parse(r.registry) as RegistryFacts;
+      } catch {
+        registry = null;
+      }
+    }
+    return new LightFlow(
+      this,
+      r.id,
+      r.state,
+      { method: r.method, scheme: r.scheme, host: r.host, port: r.port, target: r.target, httpVersion: r.http_version },
+      r.status !== null ? { status: r.status, reason: r.reason ?? '', httpVersion: r.res_http_version ?? '1.1' } : null,
+      { start: r.t_start, firstByte: r.t_first_byte ?? undefined, end: r.t_end ?? undefined },
+      r.req_bytes,
+      r.res_bytes,
+      r.error,
+      registry,
+      !!r.marked,
+      r.comment,
+    );
+  }
+
+  setMarked(id: number, marked: boolean): string | null {
+    if (!this.writer && !this.writerFailed && this.openWritable) {
+      try {
+        this.writer = this.openWritable();
+      } catch (e) {
+        this.writerFailed = (e as Error).message;
+      }
+    }
+    if (!this.writer) return `marks kept in memory only (${this.writerFailed ?? 'recording opened read-only'})`;
+    try {
+      this.writer.setMarked(id, marked);
+      this.invalidate(id);
+      return null;
+    } catch (e) {
+      return `mark not saved: ${(e as Error).message}`;
+    }
+  }
+
+  close(): void {
+    if (this.writer && this.writer !== this.rec) this.writer.close();
+  }
+}
+
+/** A backend over flows in memory (tests, and flows that are not in a recording). */
+export class MemoryBackend implements Backend {
+  private readonly byId: Map<number, FlowRecord>;
+  constructor(
+    flows: FlowRecord[],
+    private readonly bodies: ReadonlyMap<string, Buffer> = new Map(),
+    readonly label = '(memory)',
+  ) {
+    this.byId = new Map(flows.map((f) => [f.id, f]));
+  }
+  full(id: number): FlowRecord | undefined {
+    return this.byId.get(id);
+  }
+  body(sha256: string, max: number): Buffer | null {
+    const b = this.bodies.get(sha256);
+    return b && b.length <= max ? b : null;
+  }
+  setMarked(id: number, marked: boolean): string | null {
+    const f = this.byId.get(id);
+    if (f) f.marked = marked;
+    return null;
+  }
+  loadRows(afterId: number, limit: number): FlowRecord[] {
+    return [...this.byId.values()].filter((f) => f.id > afterId).sort((a, b) => a.id - b.id).slice(0, limit);
+  }
+  count(): number {
+    return this.byId.size;
+  }
+  /** Add or replace a flow (live tests). */
+  put(f: FlowRecord): void {
+    this.byId.set(f.id, f);
+  }
+}
