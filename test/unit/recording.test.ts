@@ -375,10 +375,16 @@ describe('flows', () => {
     const crashed = path.join(path.dirname(p), 'crashed.db');
     fs.copyFileSync(p, crashed);
     if (fs.existsSync(`${p}-wal`)) fs.copyFileSync(`${p}-wal`, `${crashed}-wal`);
+    // Read-only (show, ui, replay): the flow is as the crash left it.
+    const ro = openRec(crashed, { readonly: true });
+    expect(ro.get(id)!.state).toBe('open');
+    ro.close();
+    // Opened for writing (a new recording session appends): it can never end now, so it is marked.
     const again = openRec(crashed, {});
     const got = again.get(id)!;
     expect(got.uuid).toBe(f.uuid);
-    expect(got.state).toBe('open');
+    expect(got.state).toBe('aborted');
+    expect(got.error).toMatch(/incomplete: the recorder stopped/);
     expect([got.requestBytes, got.responseBytes]).toEqual([10, 20]);
   });
 
