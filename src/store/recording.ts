@@ -302,16 +302,31 @@ export class Recording {
   }
 
   get(id: number): FlowRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM flows WHERE id = ?').get(id) as FlowRow | undefined;
-    return row ? rowToFlow(row) : undefined;
+    return this.guard(() => {
+      const row = this.db.prepare('SELECT * FROM flows WHERE id = ?').get(id) as FlowRow | undefined;
+      return row ? rowToFlow(row) : undefined;
+    });
+  }
+
+  /** SQLite errors while reading (a damaged file) become RecordingError CORRUPT naming the file. */
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof RecordingError) throw e;
+      if ((e as { code?: string }).code?.startsWith('SQLITE_')) {
+        throw new RecordingError('CORRUPT', `${this.path}: cannot read the recording (${(e as Error).message}); check it with sqlite3 "${this.path}" "PRAGMA integrity_check"`);
+      }
+      throw e;
+    }
   }
 
   /** Flows in arrival order, paged by id (cheap for 100k flows). */
   list(opts: { afterId?: number; limit?: number } = {}): FlowRecord[] {
-    const rows = this.db
-      .prepare('SELECT * FROM flows WHERE id > ? ORDER BY id LIMIT ?')
-      .all(opts.afterId ?? 0, opts.limit ?? -1) as FlowRow[];
-    return rows.map(rowToFlow);
+    return this.guard(() => {
+      const rows = this.db.prepare('SELECT * FROM flows WHERE id > ? ORDER BY id LIMIT ?').all(opts.afterId ?? 0, opts.limit ?? -1) as FlowRow[];
+      return rows.map(rowToFlow);
+    });
   }
 
   /** Every flow, in order, without loading them all at once. */
@@ -413,6 +428,14 @@ function parseHeaders(s: string | null): HeaderList {
 }
 
 function rowToFlow(r: FlowRow): FlowRecord {
+  try {
+    return rowToFlowUnchecked(r);
+  } catch (e) {
+    throw new RecordingError('CORRUPT', `flow ${r.id} is damaged (${(e as Error).message}); the recording may be corrupt: check it with sqlite3 FILE "PRAGMA integrity_check"`);
+  }
+}
+
+function rowToFlowUnchecked(r: FlowRow): FlowRecord {
   return {
     id: r.id,
     uuid: r.uuid,
