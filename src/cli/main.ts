@@ -5,7 +5,7 @@ import { HostMapError } from '../proxy/index.js';
 import { RecordingError } from '../store/index.js';
 import { describeCa, SETUP_TARGETS, setupInstructions, type SetupTarget } from './ca.js';
 import { runRecord } from './record.js';
-import { runFlows, runShow } from './inspect.js';
+import { runFlows, runShow, runVerify } from './inspect.js';
 import { runReplay } from './replay.js';
 import { registerUi } from './ui.js';
 import { registerInterop } from './interop.js';
@@ -153,6 +153,12 @@ Examples:
     .option('--json', 'one JSON object per line (format: docs/JSON.md)')
     .addHelpText('after', () => `\nFilter language (mitmproxy's, plus registry operators):\n${filterHelp()}\n\nExamples:\n  regtape flows pull.db --filter '~repo lab/alpine & ~op cdn-blob'\n  regtape flows pull.db --filter '~c 401 | ~c 429' --json | jq .url`)
     .action(async (file: string, opts: { filter?: string; json?: boolean }) => runFlows(file, opts));
+
+  program
+    .command('verify')
+    .description('re-hash every stored body of a recording and check the database (exit 1 on any problem)')
+    .argument('<file.db>', 'recording')
+    .action(async (file: string) => runVerify(file));
 
   registerUi(program);
   registerInterop(program);

@@ -89,12 +89,12 @@ export function flowLine(f: FlowRecord, st: Style = PLAIN): string {
     .concat(check, tail);
 }
 
-function blobLine(b: OperationBlob, st: Style): string {
+function blobLine(b: OperationBlob, st: Style, kind: Operation['kind']): string {
   const size = formatBytes(b.size || b.bytes);
   const how = b.skipped
     ? 'already there (mounted / exists)'
     : b.flowIds.length
-      ? `${b.cdn ? `CDN ${b.via}` : (b.via ?? '')} ${formatMs(b.ms)}${b.ms > 0 ? ` ${formatBytes(b.throughput)}/s` : ''}${b.flowIds.length > 1 ? st.yellow(` ×${b.flowIds.length}`) : ''}  ${st.dim(`#${b.flowIds.join(',#')}`)}`
+      ? `${b.cdn ? `CDN ${b.via}` : (b.via ?? '')} ${formatMs(b.ms)}${b.ms > 0 ? ` ${formatBytes(b.throughput)}/s` : ''}${b.flowIds.length > 1 && kind === 'pull' ? st.yellow(` ×${b.flowIds.length}`) : ''}  ${st.dim(`#${b.flowIds.join(',#')}`)}`
       : st.dim('not transferred (cached by the client)');
   return `    ${b.kind.padEnd(6)} ${shortDigest(b.digest)}  ${size.padStart(8)}  ${how}`;
 }
@@ -113,9 +113,9 @@ export function renderOperation(op: Operation, st: Style = PLAIN): string {
   if (op.index) lines.push(`  index    ${shortDigest(op.index.digest)}  ${describeMediaType(op.index.mediaType)}, ${op.index.platforms.length} platforms: ${op.index.platforms.join(', ')}  ${st.dim(`#${op.index.flowId}`)}`);
   for (const m of op.manifests) {
     lines.push(`  manifest ${shortDigest(m.digest)}  ${describeMediaType(m.mediaType)}${m.platform ? ` (${m.platform})` : ''}  ${st.dim(`#${m.flowId}`)}`);
-    for (const b of op.blobs) if (b.manifest === m.digest) lines.push(blobLine(b, st));
+    for (const b of op.blobs) if (b.manifest === m.digest) lines.push(blobLine(b, st, op.kind));
   }
-  for (const b of op.blobs) if (!b.manifest || !op.manifests.some((m) => m.digest === b.manifest)) lines.push(blobLine(b, st).replace(/^ {4}/, '  '));
+  for (const b of op.blobs) if (!b.manifest || !op.manifests.some((m) => m.digest === b.manifest)) lines.push(blobLine(b, st, op.kind).replace(/^ {4}/, '  '));
   for (const p of op.problems) lines.push(`  ${st.red('problem:')} ${p}`);
   return lines.join('\n');
 }
