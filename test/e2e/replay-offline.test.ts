@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startContainerd } from '../../scripts/lab/containerd.js';
 import { startDockerd, type Dockerd } from '../../scripts/lab/dockerd.js';
 import { startLab, type Lab } from '../../scripts/lab/index.js';
 import { startReplay, type ReplayHandle } from '../../src/index.js';
@@ -19,6 +20,7 @@ import { e2eRequirements } from '../support/e2e.js';
 
 const missing = e2eRequirements(['docker-registry', 'dockerd', 'docker', 'skopeo', 'unshare']);
 const havePodman = e2eRequirements(['podman']).length === 0;
+const haveCtr = e2eRequirements(['containerd', 'ctr']).length === 0;
 
 function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -44,7 +46,7 @@ describe.skipIf(missing.length > 0)('replay: the same clients pull again offline
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'regtape-replay-e2e-'));
     home = path.join(work, 'home');
     db = path.join(work, 'lab.db');
-    lab = await startLab({ images: ['big100'], ipBase: '127.81.0' });
+    lab = await startLab({ images: ['big100'], ipBase: '127.91.0' });
     for (const i of images) digests[i] = lab.image(i).digest;
     const rec = await spawnRecord(['--out', db, '-q', ...lab.map.flatMap((m) => ['--map', m]), '--upstream-ca', lab.caCertPath], { REGTAPE_HOME: home });
     fs.mkdirSync(certDir());
@@ -125,6 +127,26 @@ describe.skipIf(missing.length > 0)('replay: the same clients pull again offline
     expect(pull.code, pull.stderr).toBe(0);
     const id = await run('podman', [...args, 'image', 'inspect', '--format', '{{.Id}}', lab.image('lab/alpine:3.9').ref], env);
     expect(`sha256:${id.stdout.trim()}`).toBe(recordedIds['lab/alpine:3.9']);
+  });
+
+  it.skipIf(!haveCtr)('containerd (ctr) pulls through a hosts.toml mirror', async () => {
+    const hostsDir = path.join(work, 'certs.d');
+    fs.mkdirSync(path.join(hostsDir, 'registry.test'), { recursive: true });
+    fs.writeFileSync(
+      path.join(hostsDir, 'registry.test', 'hosts.toml'),
+      `server = "https://registry.test"\n\n[host."${replay.mirrorUrl}"]\n  capabilities = ["pull", "resolve"]\n`,
+    );
+    const c = await startContainerd(path.join(work, 'containerd'));
+    try {
+      const ref = lab.image('lab/tiny:latest').ref;
+      const pull = await c.ctr(['images', 'pull', '--hosts-dir', hostsDir, '--platform', 'linux/amd64', '--snapshotter', 'native', ref]);
+      expect(pull.code, pull.stderr + pull.stdout).toBe(0);
+      const ls = await c.ctr(['images', 'ls']);
+      expect(ls.stdout).toContain(ref);
+      expect(ls.stdout).toContain(digests['lab/tiny:latest']);
+    } finally {
+      await c.stop();
+    }
   });
 
   it('explains a request that was never recorded', async () => {
