@@ -74,6 +74,7 @@ const rssTimer = setInterval(() => {
 }, 200);
 
 let failures = 0;
+const failureReasons = new Map<string, number>();
 const latencies: number[] = [];
 const t0 = performance.now();
 await Promise.all(
@@ -86,9 +87,14 @@ await Promise.all(
       try {
         const r = await request(`https://load.test${path_}`, { dispatcher: agent, headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
         await r.body.arrayBuffer();
-        if (r.statusCode !== 200 && r.statusCode !== 401) failures++;
-      } catch {
+        if (r.statusCode !== 200 && r.statusCode !== 401) {
+          failures++;
+          failureReasons.set(`status ${r.statusCode}`, (failureReasons.get(`status ${r.statusCode}`) ?? 0) + 1);
+        }
+      } catch (e) {
         failures++;
+        const k = `${(e as { code?: string }).code ?? ''} ${(e as Error).message}`.trim();
+        failureReasons.set(k, (failureReasons.get(k) ?? 0) + 1);
       }
       latencies.push(performance.now() - s);
     }
@@ -104,6 +110,7 @@ await origin.close();
 const r = Recording.open(db, { readonly: true });
 const flows = r.count();
 const complete = (r.db.prepare("SELECT count(*) AS n FROM flows WHERE state = 'complete'").get() as { n: number }).n;
+const notComplete = r.db.prepare("SELECT state, error, count(*) AS n FROM flows WHERE state != 'complete' GROUP BY state, error").all();
 r.close();
 latencies.sort((a, b) => a - b);
 const p = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!.toFixed(1);
@@ -121,6 +128,8 @@ const result = {
   requestsPerSecond: Math.round(sent / seconds),
   latencyMs: { p50: p(0.5), p95: p(0.95), p99: p(0.99) },
   recorderPeakRssMB: Math.round(peakRss / 1e6),
+  clientFailures: Object.fromEntries(failureReasons),
+  notCompleteFlows: notComplete,
 };
 console.log(JSON.stringify(result, null, 2));
 fs.rmSync(work, { recursive: true, force: true });
@@ -137,7 +146,7 @@ answers: 1 in 10 a 401 challenge, the rest 200 manifests). The recorder, the ori
 | sent | failed | flows recorded | complete | lost | time | requests/s | latency p50 / p95 / p99 | recorder peak RSS |
 |---|---|---|---|---|---|---|---|---|
 | ${sent} | ${failures} | ${flows} | ${complete} | **${result.lost}** | ${result.seconds} s | ${result.requestsPerSecond} | ${result.latencyMs.p50} / ${result.latencyMs.p95} / ${result.latencyMs.p99} ms | ${result.recorderPeakRssMB} MB |
-<!-- bench-load:end -->`;
+${failures ? `\nClient-side failures: ${JSON.stringify(result.clientFailures)}; flows not complete: ${JSON.stringify(notComplete)}.\n` : ''}<!-- bench-load:end -->`;
   const file = path.join(ROOT, 'BENCHMARKS.md');
   let text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '# Benchmarks\n';
   text = /<!-- bench-load:start -->[\s\S]*<!-- bench-load:end -->/.test(text)
