@@ -285,7 +285,7 @@ function harEntry(f: FlowRecord, req: BodyPlan, res: BodyPlan, placeholder: { re
     headersSize: -1,
     bodySize: f.requestBody?.size ?? (f.requestBytes || 0),
   };
-  if (req.info) {
+  if (req.info && (req.info.size > 0 || req.info.omitted)) {
     const postData: Record<string, unknown> = { mimeType: reqType };
     if (req.stream) postData.text = placeholder.request;
     else if (req.fields.text !== undefined) postData.text = req.fields.text;

@@ -51,9 +51,11 @@ export function tempBeside(file: string, tag: string, ext = ''): string {
 
 /**
  * Write a file through `fn` into a temp file beside it and rename it into place only
- * when `fn` succeeded, so a failed export never leaves a half-written file.
+ * when `fn` succeeded, so a failed export never leaves a half-written file. Owner-only
+ * by default, like the recording it comes from (traffic, even redacted).
  */
-export async function writeFileAtomically<T>(file: string, fn: (sink: Sink) => Promise<T>, mode = 0o644): Promise<T> {
+export async function writeFileAtomically<T>(file: string, fn: (sink: Sink) => Promise<T>, mode = 0o600): Promise<T> {
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = tempBeside(file, 'writing');
   const out = fs.createWriteStream(tmp, { mode });
   const sink = new Sink(out);

@@ -1,0 +1,3 @@
+export { diffRecordings } from './diff.js';
+export type { DiffResult, OperationDiff, BlobInfo, ManifestChange, LayerThroughput } from './diff.js';
+export { renderDiff, renderOperationDiff } from './render.js';
