@@ -10,7 +10,7 @@
  * secret in any byte of the db or its blobs), written to fixtures/NAME.db + fixtures/NAME.blobs/, and
  * shown with `regtape show`. fixtures/README.md is regenerated from what was recorded.
  */
-import { closeSync, createReadStream, existsSync, openSync, readdirSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePort, startProcess, type BenchProcess } from './bench/procs.js';
+import { startContainerd } from './lab/containerd.js';
 import { startDockerd, type Dockerd } from './lab/dockerd.js';
 import { startLab, type Lab } from './lab/index.js';
 import { CLEAN_PATH, isRoot, markOwner, run, sleep, spawnTracked, stopChild, sweepStaleDirs, which, type RunResult } from './lab/proc.js';
@@ -164,50 +165,6 @@ async function withDockerd<T>(proxyUrl: string, caFile: string, f: (d: Dockerd) 
   }
 }
 
-/** A private containerd (own root, state and socket, no CRI) that dies with this process. */
-async function startContainerd(dir: string, logDir: string): Promise<{ sock: string; stop: () => Promise<void> }> {
-  const sock = path.join(dir, 'c.sock');
-  const config = path.join(dir, 'config.toml');
-  await writeFile(
-    config,
-    [
-      'version = 2',
-      `root = "${path.join(dir, 'root')}"`,
-      `state = "${path.join(dir, 'state')}"`,
-      // The CRI plugin would want a CNI setup and /var/lib paths; ctr needs none of it.
-      'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
-      '[grpc]',
-      `  address = "${sock}"`,
-      '[ttrpc]',
-      `  address = "${sock}.ttrpc"`,
-      '[debug]',
-      '  level = "info"',
-      // Default /opt/containerd: keep even that inside the temp dir.
-      '[plugins."io.containerd.internal.v1.opt"]',
-      `  path = "${path.join(dir, 'opt')}"`,
-      '',
-    ].join('\n'),
-  );
-  const logPath = path.join(logDir, 'containerd.log');
-  const fd = openSync(logPath, 'a');
-  // A clean environment: containerd itself never talks to the registry for `ctr images pull` (ctr fetches
-  // client side and writes into containerd's content store over the socket).
-  const child = spawnTracked('containerd', ['-c', config], { env: { PATH: CLEAN_PATH, HOME: dir }, stdio: ['ignore', fd, fd] }, 'SIGKILL');
-  closeSync(fd);
-  const stop = onCleanup(async () => {
-    await stopChild(child, 10_000);
-  });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`containerd exited (code ${child.exitCode}); log ${logPath}`);
-    const v = await run('ctr', ['--address', sock, 'version'], { env: { PATH: CLEAN_PATH }, timeoutMs: 10_000 });
-    if (v.code === 0) break;
-    if (Date.now() > deadline) throw new Error(`containerd not ready: ${v.stderr}`);
-    await sleep(200);
-  }
-  return { sock, stop };
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // The fixtures.
 
@@ -262,7 +219,8 @@ const FIXTURES: Fixture[] = [
       const cdir = await mkdtemp(path.join(os.tmpdir(), 'rtc-')); // short: the socket path must stay < 108 chars
       await markOwner(cdir);
       const stopDir = onCleanup(() => rm(cdir, { recursive: true, force: true }));
-      const containerd = await startContainerd(cdir, ctx.work);
+      const containerd = await startContainerd(cdir);
+      onCleanup(() => containerd.stop());
       try {
         // ctr resolves and fetches in its own process (containerd's remotes/docker), so the proxy and
         // the CA go into ctr's environment. Go's crypto/x509 reads SSL_CERT_FILE on Linux; an empty

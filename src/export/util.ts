@@ -1,31 +1,10 @@
-import zlib from 'node:zlib';
 
 /**
  * Small helpers shared by the exporters and the importer: content codecs, size
  * parsing, text sniffing, shell-safe names.
  */
 
-/** A Content-Encoding we can decode and encode in memory (small bodies only). */
-export interface Codec {
-  name: string;
-  decode(b: Buffer, maxOutputLength?: number): Buffer;
-  encode(b: Buffer): Buffer;
-}
-
-/** The codec for a Content-Encoding header value, or null for identity / unknown / stacked encodings. */
-export function codecFor(enc: string | undefined | null): Codec | null {
-  switch (enc?.trim().toLowerCase()) {
-    case 'gzip':
-    case 'x-gzip':
-      return { name: 'gzip', decode: (b, max) => zlib.gunzipSync(b, { maxOutputLength: max }), encode: (b) => zlib.gzipSync(b) };
-    case 'deflate':
-      return { name: 'deflate', decode: (b, max) => zlib.inflateSync(b, { maxOutputLength: max }), encode: (b) => zlib.deflateSync(b) };
-    case 'br':
-      return { name: 'br', decode: (b, max) => zlib.brotliDecompressSync(b, { maxOutputLength: max }), encode: (b) => zlib.brotliCompressSync(b) };
-    default:
-      return null;
-  }
-}
+export { codecFor, type Codec } from '../redact/index.js';
 
 const UNITS: Record<string, number> = {
   '': 1,

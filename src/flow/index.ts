@@ -13,3 +13,4 @@ export type {
 export { getHeader, getHeaders, fromRawHeaders, flowUrl } from './types.js';
 export type { Role, AuthClass, Scope, RegistryFacts } from './registry-facts.js';
 export { ROLES } from './registry-facts.js';
+export { formatBytes } from './format.js';

@@ -6,7 +6,7 @@ import { pipeline as pipelineAsync } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { codecFor, tempBeside, type Codec, type HarBodyInfo } from '../export/index.js';
 import { getHeader, type FlowFacts, type FlowRecord, type FlowState, type HeaderList, type RedactionFact, type RequestHead, type ResponseHead, type Timings, type TokenFact } from '../flow/index.js';
-import { redactBody, redactHeaders, redactTarget, Redactor } from '../redact/index.js';
+import { redactEncodedBody, redactHeaders, redactTarget, Redactor } from '../redact/index.js';
 import { shortPath } from '../inspect/index.js';
 import { Classifier } from '../registry/index.js';
 import { blobDirFor, Recording, type StoredBody } from '../store/index.js';
@@ -180,20 +180,10 @@ interface Absorbed {
 
 /** Redact a body the way the recorder does: decode its Content-Encoding, redact JSON/form secrets, encode again. */
 function redactBodyAsRecorder(body: Buffer, headers: HeaderList, side: 'request' | 'response', r: Redactor, facts: Absorbed): { body: Buffer; redacted: boolean } {
-  const codec = codecFor(getHeader(headers, 'content-encoding'));
-  let plain = body;
-  if (codec) {
-    try {
-      plain = codec.decode(body);
-    } catch {
-      plain = Buffer.alloc(0); // undecodable: nothing we can inspect (as the recorder)
-    }
-  }
-  const res = redactBody(plain, getHeader(headers, 'content-type'), r, side);
+  const res = redactEncodedBody(body, getHeader(headers, 'content-type'), getHeader(headers, 'content-encoding'), r, side);
   facts.redactions.push(...res.redactions);
   facts.tokens.push(...res.tokens);
-  if (!res.changed) return { body, redacted: false };
-  return { body: codec ? codec.encode(res.value) : res.value, redacted: true };
+  return { body: res.value, redacted: res.changed };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { flowUrl, type FlowRecord } from '../flow/index.js';
+import { flowUrl, formatBytes, type FlowRecord } from '../flow/index.js';
 import { describeMediaType, type Operation, type OperationBlob } from '../registry/index.js';
 import type { LoadedRecording } from './load.js';
 
@@ -25,17 +25,7 @@ export function styleFor(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv = pr
   return stream.isTTY ? COLOR : PLAIN;
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1000) return `${n} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let i = -1;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
-}
+export { formatBytes };
 
 export function formatMs(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)} ms`;

@@ -1,10 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Transform } from 'node:stream';
-import zlib from 'node:zlib';
-import { getHeader, type FlowFacts, type FlowRecord, type RedactionFact, type RequestHead, type ResponseHead, type TokenFact } from '../flow/index.js';
+import { getHeader, type FlowFacts, type FlowRecord, type RedactionFact, type RequestHead, type ResponseHead, type TokenFact, formatBytes } from '../flow/index.js';
 import type { Logger } from '../log/index.js';
 import type { ExchangeHandle, ExchangeObserver, ExchangeOutcome, ExchangeStart } from '../proxy/index.js';
-import { isRedactableType, redactBody, redactHeaders, redactTarget, Redactor, tokenClaims } from '../redact/index.js';
+import { isRedactableType, redactEncodedBody, redactHeaders, redactTarget, Redactor, tokenClaims } from '../redact/index.js';
 import { INLINE_LIMIT, type BodyTap, type CapturedBody, type Recording, type StoredBody } from '../store/index.js';
 
 /** Bodies that may carry secrets (JSON, forms) are kept whole in memory up to this size so they can be redacted. */
@@ -207,25 +206,14 @@ export class Recorder implements ExchangeObserver {
     if (!captured) return null;
     let redacted = false;
     if (captured.buffer && captured.buffer.length) {
-      const codec = codecFor(contentEncoding);
-      let plain = captured.buffer;
-      if (codec) {
-        try {
-          plain = codec.decode(captured.buffer);
-        } catch {
-          plain = Buffer.alloc(0); // undecodable: nothing we can inspect
-        }
-      }
-      const r = redactBody(plain, contentType, this.redactor, side);
+      const r = redactEncodedBody(captured.buffer, contentType, contentEncoding, this.redactor, side);
       if (this.o.keepSecrets) {
         facts.tokens.push(...r.tokens.map((t) => ({ ...t, marker: '' })));
       } else {
         facts.redactions.push(...r.redactions);
         facts.tokens.push(...r.tokens);
         if (r.changed) {
-          // Re-encode so the stored body still matches its Content-Encoding header.
-          const out = codec ? codec.encode(r.value) : r.value;
-          captured = { sha256: createHash('sha256').update(out).digest('hex'), size: out.length, buffer: out };
+          captured = { sha256: createHash('sha256').update(r.value).digest('hex'), size: r.value.length, buffer: r.value };
           redacted = true;
         }
       }
@@ -296,18 +284,7 @@ function collectBearerFacts(request: RequestHead, tokens: TokenFact[]): void {
   if (m) tokens.push({ where: 'request.header:authorization', marker: '', claims: tokenClaims(m[1]!) });
 }
 
-/** Human-readable size: 0 B, 1.5 kB, 12.3 MB. */
-export function formatBytes(n: number): string {
-  if (n < 1000) return `${n} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let i = -1;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
-}
+export { formatBytes };
 
 /** One stderr line per flow: method, host, path, status, bytes, ms. */
 export function flowLine(f: FlowRecord): string {
@@ -316,19 +293,4 @@ export function flowLine(f: FlowRecord): string {
   const path = f.request.target.length > 100 ? `${f.request.target.slice(0, 97)}...` : f.request.target;
   const tail = f.state === 'complete' ? '' : ` [${f.state}${f.error ? `: ${f.error}` : ''}]`;
   return `${f.request.method.padEnd(5)} ${f.request.host} ${path} ${status} ${formatBytes(f.responseBytes)} ${ms} ms${tail}`;
-}
-
-/** Decoder/encoder for a Content-Encoding, so small encoded bodies can be redacted. */
-function codecFor(enc: string | undefined): { decode(b: Buffer): Buffer; encode(b: Buffer): Buffer } | null {
-  switch (enc?.trim().toLowerCase()) {
-    case 'gzip':
-    case 'x-gzip':
-      return { decode: (b) => zlib.gunzipSync(b), encode: (b) => zlib.gzipSync(b) };
-    case 'deflate':
-      return { decode: (b) => zlib.inflateSync(b), encode: (b) => zlib.deflateSync(b) };
-    case 'br':
-      return { decode: (b) => zlib.brotliDecompressSync(b), encode: (b) => zlib.brotliCompressSync(b) };
-    default:
-      return null;
-  }
 }

@@ -2,24 +2,16 @@
  * Narrow trust: a CA made with `regtape ca --name-constraints` is accepted by a Go client
  * (skopeo) for hosts inside the list and rejected for a host outside it.
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../../scripts/lab/index.js';
-import { CLI, spawnRecord, type RecorderProcess } from '../support/cli.js';
+import { CLI, runCmd, spawnRecord, type RecorderProcess } from '../support/cli.js';
 import { e2eRequirements } from '../support/e2e.js';
 
 const missing = e2eRequirements(['docker-registry', 'skopeo']);
 
-function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { env: { PATH: process.env.PATH!, HOME: os.tmpdir(), ...env }, timeout: 120_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
 
 describe.skipIf(missing.length > 0)('regtape ca --name-constraints with a Go client', () => {
   let lab: Lab;
@@ -30,7 +22,7 @@ describe.skipIf(missing.length > 0)('regtape ca --name-constraints with a Go cli
   beforeAll(async () => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'regtape-nc-'));
     const home = path.join(work, 'home');
-    const made = await run(process.execPath, [CLI, 'ca', '--name-constraints', 'registry.test,auth.test,cdn.test'], { REGTAPE_HOME: home });
+    const made = await runCmd(process.execPath, [CLI, 'ca', '--name-constraints', 'registry.test,auth.test,cdn.test'], { REGTAPE_HOME: home });
     expect(made.code, made.stderr).toBe(0);
     expect(made.stdout).toMatch(/Limited to:\s+registry\.test, auth\.test, cdn\.test/);
     lab = await startLab({ ipBase: '127.82.0' });
@@ -50,12 +42,12 @@ describe.skipIf(missing.length > 0)('regtape ca --name-constraints with a Go cli
   });
 
   it('works for a host inside the constraints (registry, token server and CDN)', async () => {
-    const r = await run('skopeo', ['--insecure-policy', 'copy', '--src-cert-dir', certDir, `docker://${lab.image('lab/tiny:latest').ref}`, `dir:${path.join(work, 'tiny')}`], { HTTPS_PROXY: rec.url });
+    const r = await runCmd('skopeo', ['--insecure-policy', 'copy', '--src-cert-dir', certDir, `docker://${lab.image('lab/tiny:latest').ref}`, `dir:${path.join(work, 'tiny')}`], { HTTPS_PROXY: rec.url });
     expect(r.code, r.stderr).toBe(0);
   });
 
   it('is rejected by the client for a host outside them', async () => {
-    const r = await run('skopeo', ['inspect', '--raw', '--cert-dir', certDir, 'docker://outside.test/lab/tiny:latest'], { HTTPS_PROXY: rec.url });
+    const r = await runCmd('skopeo', ['inspect', '--raw', '--cert-dir', certDir, 'docker://outside.test/lab/tiny:latest'], { HTTPS_PROXY: rec.url });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/x509: .*(not permitted|constraint)/i);
   });

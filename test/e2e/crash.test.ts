@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../../scripts/lab/index.js';
 import { Recording } from '../../src/store/index.js';
-import { CLI, spawnRecord } from '../support/cli.js';
+import { CLI, spawnRecord, spawnReplay } from '../support/cli.js';
 import { e2eRequirements } from '../support/e2e.js';
 
 const missing = e2eRequirements(['docker-registry', 'curl']);
@@ -90,19 +90,7 @@ describe.skipIf(missing.length > 0)('crash safety', () => {
 
   it('kill -9 of the replay server leaves the recording byte-identical', async () => {
     const before = [sha(db), fs.readdirSync(path.join(work, 'crash.blobs')).sort().join(',')];
-    const p = spawn(process.execPath, [CLI, 'replay', db, '--listen', '127.0.0.1:0', '--mirror', '127.0.0.1:0'], { env: { PATH: process.env.PATH!, REGTAPE_HOME: home }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-    const mirror = await new Promise<string>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(err)), 20_000);
-      p.stderr!.on('data', () => {
-        const m = /registry endpoint (http:\/\/[\d.:]+)/.exec(err);
-        if (m) {
-          clearTimeout(t);
-          resolve(m[1]!);
-        }
-      });
-    });
+    const { proc: p, mirrorUrl: mirror } = await spawnReplay([db, '--listen', '127.0.0.1:0', '--mirror', '127.0.0.1:0'], { REGTAPE_HOME: home });
     const res = await fetch(`${mirror}/v2/`, { headers: { authorization: 'Bearer x' } });
     expect(res.status).toBeLessThan(500);
     p.kill('SIGKILL');

@@ -5,7 +5,6 @@
  * names do not resolve (so only the proxy reaches them and dockerd verifies TLS
  * against regtape's CA alone), and skopeo through the proxy too.
  */
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,18 +14,11 @@ import { startDockerd, type Dockerd } from '../../scripts/lab/dockerd.js';
 import { startLab, type Lab } from '../../scripts/lab/index.js';
 import { getHeader, type FlowRecord } from '../../src/flow/index.js';
 import { Recording } from '../../src/store/index.js';
-import { spawnRecord, type RecorderProcess } from '../support/cli.js';
+import { runCmd, spawnRecord, type RecorderProcess } from '../support/cli.js';
 import { e2eRequirements } from '../support/e2e.js';
 
 const missing = e2eRequirements(['docker-registry', 'dockerd', 'docker', 'skopeo', 'unshare']);
 
-function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { env: { PATH: process.env.PATH!, HOME: os.tmpdir(), ...env }, maxBuffer: 32 << 20, timeout: 300_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
 
 /** Count occurrences of any secret in a file, streaming (layers are 100 MB). */
 async function findSecrets(file: string, secrets: Buffer[]): Promise<string[]> {
@@ -105,13 +97,13 @@ describe.skipIf(missing.length > 0)('record: real dockerd and skopeo through reg
   it('skopeo records through the proxy, and refuses it without the regtape CA', async () => {
     const env = { HTTPS_PROXY: recorder.url, HTTP_PROXY: recorder.url };
     const oci = lab.image('lab/oci:1');
-    const raw = await run('skopeo', ['inspect', '--raw', '--cert-dir', certDir, `docker://${oci.ref}`], env);
+    const raw = await runCmd('skopeo', ['inspect', '--raw', '--cert-dir', certDir, `docker://${oci.ref}`], env);
     expect(raw.stderr).toBe('');
     expect(`sha256:${createHash('sha256').update(raw.stdout).digest('hex')}`).toBe(oci.digest);
     const out = path.join(work, 'tiny-dir');
-    const copy = await run('skopeo', ['--insecure-policy', 'copy', '--src-cert-dir', certDir, `docker://${lab.image('lab/tiny:latest').ref}`, `dir:${out}`], env);
+    const copy = await runCmd('skopeo', ['--insecure-policy', 'copy', '--src-cert-dir', certDir, `docker://${lab.image('lab/tiny:latest').ref}`, `dir:${out}`], env);
     expect(copy.code, copy.stderr).toBe(0);
-    const untrusted = await run('skopeo', ['inspect', '--raw', `docker://${oci.ref}`], env);
+    const untrusted = await runCmd('skopeo', ['inspect', '--raw', `docker://${oci.ref}`], env);
     expect(untrusted.code).not.toBe(0);
     expect(untrusted.stderr).toMatch(/x509|certificate/);
   });

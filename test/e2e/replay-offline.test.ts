@@ -5,7 +5,6 @@
  * mirror; a request that was never recorded gets the explained 404 and the CLI's
  * `--strict` exits non-zero.
  */
-import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,20 +14,13 @@ import { startContainerd } from '../../scripts/lab/containerd.js';
 import { startDockerd, type Dockerd } from '../../scripts/lab/dockerd.js';
 import { startLab, type Lab } from '../../scripts/lab/index.js';
 import { startReplay, type ReplayHandle } from '../../src/index.js';
-import { CLI, spawnRecord } from '../support/cli.js';
+import { runCmd, spawnRecord, spawnReplay } from '../support/cli.js';
 import { e2eRequirements } from '../support/e2e.js';
 
 const missing = e2eRequirements(['docker-registry', 'dockerd', 'docker', 'skopeo', 'unshare']);
 const havePodman = e2eRequirements(['podman']).length === 0;
 const haveCtr = e2eRequirements(['containerd', 'ctr']).length === 0;
 
-function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { env: { PATH: process.env.PATH!, HOME: os.tmpdir(), ...env }, maxBuffer: 32 << 20, timeout: 300_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
 
 describe.skipIf(missing.length > 0)('replay: the same clients pull again offline from a recording', () => {
   let lab: Lab;
@@ -63,7 +55,7 @@ describe.skipIf(missing.length > 0)('replay: the same clients pull again offline
     }
     // skopeo copy --all records every platform, so the mirror can serve all of them.
     for (const i of ['lab/alpine:3.9', 'lab/oci:1']) {
-      const r = await run('skopeo', ['--insecure-policy', 'copy', '--all', '--src-cert-dir', certDir(), `docker://${lab.image(i).ref}`, `oci:${path.join(work, 'recorded-oci')}:${i.replace(/[/:]/g, '-')}`], {
+      const r = await runCmd('skopeo', ['--insecure-policy', 'copy', '--all', '--src-cert-dir', certDir(), `docker://${lab.image(i).ref}`, `oci:${path.join(work, 'recorded-oci')}:${i.replace(/[/:]/g, '-')}`], {
         HTTPS_PROXY: rec.url,
       });
       expect(r.code, r.stderr).toBe(0);
@@ -98,7 +90,7 @@ describe.skipIf(missing.length > 0)('replay: the same clients pull again offline
     fs.writeFileSync(conf, `[[registry]]\nprefix = "registry.test"\nlocation = "registry.test"\n[[registry.mirror]]\nlocation = "${mirror}"\ninsecure = true\n`);
     for (const i of ['lab/alpine:3.9', 'lab/oci:1']) {
       const dir = path.join(work, `mirror-${i.replace(/[/:]/g, '-')}`);
-      const r = await run('skopeo', ['--registries-conf', conf, '--insecure-policy', 'copy', '--all', `docker://${lab.image(i).ref}`, `oci:${dir}:x`]);
+      const r = await runCmd('skopeo', ['--registries-conf', conf, '--insecure-policy', 'copy', '--all', `docker://${lab.image(i).ref}`, `oci:${dir}:x`]);
       expect(r.code, r.stderr).toBe(0);
       const index = JSON.parse(fs.readFileSync(path.join(dir, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
       // skopeo converts a Docker list to an OCI index when writing oci: (new digests), so compare
@@ -123,9 +115,9 @@ describe.skipIf(missing.length > 0)('replay: the same clients pull again offline
     const root = path.join(work, 'podman');
     const args = ['--root', path.join(root, 'root'), '--runroot', path.join(root, 'run'), '--storage-driver', 'vfs'];
     const env = { CONTAINERS_REGISTRIES_CONF: conf };
-    const pull = await run('podman', [...args, 'pull', lab.image('lab/alpine:3.9').ref], env);
+    const pull = await runCmd('podman', [...args, 'pull', lab.image('lab/alpine:3.9').ref], env);
     expect(pull.code, pull.stderr).toBe(0);
-    const id = await run('podman', [...args, 'image', 'inspect', '--format', '{{.Id}}', lab.image('lab/alpine:3.9').ref], env);
+    const id = await runCmd('podman', [...args, 'image', 'inspect', '--format', '{{.Id}}', lab.image('lab/alpine:3.9').ref], env);
     expect(`sha256:${id.stdout.trim()}`).toBe(recordedIds['lab/alpine:3.9']);
   });
 
@@ -161,22 +153,7 @@ describe.skipIf(missing.length > 0)('replay: the same clients pull again offline
 
   it('regtape replay --strict exits non-zero when something missed, and writes the report', async () => {
     const report = path.join(work, 'report.json');
-    const p = spawn(process.execPath, [CLI, 'replay', db, '--no-proxy', '--mirror', '127.0.0.1:0', '--strict', '--report', report], {
-      env: { PATH: process.env.PATH!, REGTAPE_HOME: home },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let err = '';
-    p.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-    const url = await new Promise<string>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(err)), 20_000);
-      p.stderr!.on('data', () => {
-        const m = /registry endpoint (http:\/\/[\d.:]+)/.exec(err);
-        if (m) {
-          clearTimeout(t);
-          resolve(m[1]!);
-        }
-      });
-    });
+    const { proc: p, mirrorUrl: url, stderr } = await spawnReplay([db, '--no-proxy', '--mirror', '127.0.0.1:0', '--strict', '--report', report], { REGTAPE_HOME: home });
     const miss = await fetch(`${url}/v2/lab/nothing/manifests/1`, { headers: { authorization: 'Bearer x' } });
     expect(miss.status).toBe(404);
     const code = await new Promise<number | null>((resolve) => {
@@ -184,7 +161,7 @@ describe.skipIf(missing.length > 0)('replay: the same clients pull again offline
       p.kill('SIGINT');
     });
     expect(code).toBe(1);
-    expect(err).toMatch(/--strict: 1 request/);
+    expect(stderr()).toMatch(/--strict: 1 request/);
     const rep = JSON.parse(fs.readFileSync(report, 'utf8')) as { misses: Array<{ url: string }>; unused: unknown[] };
     expect(rep.misses.map((m) => m.url)).toEqual([`${url}/v2/lab/nothing/manifests/1`]);
   });
@@ -209,7 +186,7 @@ describe.skipIf(missing.length > 0)('replay: the same clients pull again offline
     try {
       const conf = path.join(work, 'faulty-registries.conf');
       fs.writeFileSync(conf, `[[registry]]\nprefix = "registry.test"\nlocation = "registry.test"\n[[registry.mirror]]\nlocation = "${faulty.mirrorUrl!.replace(/^http:\/\//, '')}"\ninsecure = true\n`);
-      const r = await run('skopeo', ['--registries-conf', conf, '--insecure-policy', 'copy', `docker://${lab.image('lab/tiny:latest').ref}`, `dir:${path.join(work, 'flipped')}`]);
+      const r = await runCmd('skopeo', ['--registries-conf', conf, '--insecure-policy', 'copy', `docker://${lab.image('lab/tiny:latest').ref}`, `dir:${path.join(work, 'flipped')}`]);
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/[Dd]igest did not match|does not match expected/);
       expect(r.stderr).toContain(layer);

@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -50,4 +51,35 @@ export async function spawnRecord(args: string[], env: Record<string, string>, t
         proc.kill(signal);
       }),
   };
+}
+
+/** Run a command with a clean environment (PATH, HOME) plus `env`; never rejects. */
+export function runCmd(cmd: string, args: string[], env: Record<string, string> = {}, timeoutMs = 300_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { env: { PATH: process.env.PATH!, HOME: os.tmpdir(), ...env }, maxBuffer: 32 << 20, timeout: timeoutMs }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** Start `regtape replay` (the CLI) and wait for its mirror endpoint line. */
+export async function spawnReplay(args: string[], env: Record<string, string>, timeoutMs = 20_000): Promise<{ proc: ChildProcess; mirrorUrl: string; stderr(): string }> {
+  const proc = spawn(process.execPath, [CLI, 'replay', ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  proc.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  const mirrorUrl = await new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`regtape replay did not start:\n${err}`)), timeoutMs);
+    proc.stderr!.on('data', () => {
+      const m = /registry endpoint (http:\/\/[\d.:]+)/.exec(err);
+      if (m) {
+        clearTimeout(t);
+        resolve(m[1]!);
+      }
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(t);
+      reject(new Error(`regtape replay exited with ${code}:\n${err}`));
+    });
+  });
+  return { proc, mirrorUrl, stderr: () => err };
 }
