@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LeafFactory, loadOrCreateAuthority } from '../ca/index.js';
-import { captureConsole, createLogger, silentLogger, type Logger } from '../log/index.js';
+import { captureConsole, createLogger, type Logger } from '../log/index.js';
 import { HostMap, startProxy, type RunningProxy } from '../proxy/index.js';
 import { formatBytes, Recorder, type RecorderAddon } from '../record/index.js';
 import { Classifier } from '../registry/index.js';
@@ -115,8 +115,8 @@ export async function startRecording(o: RecordOptions, log: Logger = createLogge
 export async function runRecord(o: RecordOptions): Promise<void> {
   if (o.ui) {
     // The TUI owns the terminal: no flow lines, logging goes to the UI's event log.
-    const { runLiveUi } = await import('./ui.js');
-    const session = await startRecording({ ...o, quiet: true }, silentLogger);
+    const { runLiveUi, uiLogger } = await import('./ui.js');
+    const session = await startRecording({ ...o, quiet: true }, uiLogger());
     await runLiveUi(session);
     const summary = await session.stop();
     process.stderr.write(`${summary}\n`);

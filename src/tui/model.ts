@@ -35,8 +35,12 @@ export class FlowModel {
   private ops: { version: number; ops: Operation[] } | null = null;
   private classifier: Classifier | null = null;
 
+  /** Flows in the backend when loading started (for "loading of N"). */
+  readonly expected: number | null;
+
   constructor(readonly backend: Backend) {
     this.loading = !!backend.loadRows;
+    this.expected = backend.count ? backend.count() : null;
   }
 
   /** Read the next batch of rows from the backend; returns them (empty when done). */

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import type { BodyRef, FlowFacts, FlowRecord, FlowState, HeaderList, RegistryFacts, RequestHead, ResponseHead, Timings } from '../flow/index.js';
 import type { Recording } from '../store/index.js';
 
@@ -8,10 +9,16 @@ import type { Recording } from '../store/index.js';
 export interface Backend {
   /** Shown in the title bar (the recording's path). */
   readonly label: string;
+  /** The recording, when there is one (curl and HAR exports read it). */
+  readonly recording?: Recording;
   /** The full flow, or undefined if it is not (or no longer) there. */
   full(id: number): FlowRecord | undefined;
+  /** Just the headers of a flow (filters over headers read only these: far cheaper than `full`). */
+  headers?(id: number, side: 'request' | 'response'): HeaderList | null;
   /** A stored body's bytes if it is at most `max` bytes; null when absent or larger. */
   body(sha256: string, max: number): Buffer | null;
+  /** The first `n` bytes of a stored body, whatever its size (hex and text previews of layers). */
+  bodyHead?(sha256: string, n: number): Buffer | null;
   /** Keep a mark; returns a message when it could only be kept in memory. */
   setMarked(id: number, marked: boolean): string | null;
   /** Rows with id > afterId, in id order, at most `limit` (undefined: the backend holds none). */
@@ -20,6 +27,8 @@ export interface Backend {
   count?(): number;
   /** Forget cached full flows (a flow changed). */
   invalidate?(id: number): void;
+  /** A row for a flow that just arrived (live): light when the backend can reload the rest. */
+  adopt?(f: FlowRecord): FlowRecord;
   close?(): void;
 }
 
@@ -36,7 +45,7 @@ class LightRequest implements RequestHead {
   ) {}
 
   get headers(): HeaderList {
-    return this.row.loadFull()?.request.headers ?? [];
+    return this.row.loadHeaders('request') ?? [];
   }
 }
 
@@ -49,7 +58,7 @@ class LightResponse implements ResponseHead {
   ) {}
 
   get headers(): HeaderList {
-    return this.row.loadFull()?.response?.headers ?? [];
+    return this.row.loadHeaders('response') ?? [];
   }
 }
 
@@ -90,6 +99,12 @@ export class LightFlow implements FlowRecord {
 
   loadFull(): FlowRecord | undefined {
     return this.backend.full(this.id);
+  }
+
+  loadHeaders(side: 'request' | 'response'): HeaderList | null {
+    if (this.backend.headers) return this.backend.headers(this.id, side);
+    const f = this.loadFull();
+    return side === 'request' ? (f?.request.headers ?? null) : (f?.response?.headers ?? null);
   }
 
   get uuid(): string {
@@ -149,8 +164,12 @@ const FULL_CACHE = 64;
  */
 export class RecordingBackend implements Backend {
   readonly label: string;
+  readonly recording: Recording;
   private readonly cache = new Map<number, FlowRecord | undefined>();
   private readonly lightStmt;
+  private readonly headerStmt;
+  /** The last row whose headers were read: a filter asks for both sides of one flow in a row. */
+  private hdr: { id: number; raw: [string | null, string | null]; parsed: [HeaderList | null, HeaderList | null] } | null = null;
   private writer: Recording | null;
   private writerFailed: string | null = null;
 
@@ -159,7 +178,9 @@ export class RecordingBackend implements Backend {
     private readonly openWritable?: () => Recording,
   ) {
     this.label = rec.path;
+    this.recording = rec;
     this.lightStmt = rec.db.prepare(LIGHT_SQL);
+    this.headerStmt = rec.db.prepare('SELECT req_headers, res_headers FROM flows WHERE id = ?').raw();
     this.writer = rec.readonly ? null : rec;
   }
 
@@ -179,11 +200,47 @@ export class RecordingBackend implements Backend {
 
   invalidate(id: number): void {
     this.cache.delete(id);
+    if (this.hdr?.id === id) this.hdr = null;
+  }
+
+  headers(id: number, side: 'request' | 'response'): HeaderList | null {
+    const cached = this.cache.get(id);
+    if (cached) return side === 'request' ? cached.request.headers : (cached.response?.headers ?? null);
+    if (this.hdr?.id !== id) {
+      const raw = this.headerStmt.get(id) as [string | null, string | null] | undefined;
+      this.hdr = { id, raw: raw ?? [null, null], parsed: [null, null] };
+    }
+    const i = side === 'request' ? 0 : 1;
+    const h = this.hdr;
+    if (h.parsed[i] === null && h.raw[i] !== null) {
+      try {
+        h.parsed[i] = JSON.parse(h.raw[i]!) as HeaderList;
+      } catch {
+        h.parsed[i] = [];
+      }
+    }
+    return h.parsed[i];
   }
 
   body(sha256: string, max: number): Buffer | null {
     try {
       return this.rec.readBodySync(sha256, max);
+    } catch {
+      return null;
+    }
+  }
+
+  bodyHead(sha256: string, n: number): Buffer | null {
+    const small = this.body(sha256, Math.max(n, 64 * 1024));
+    if (small) return small.subarray(0, n);
+    try {
+      const fd = fs.openSync(this.rec.bodies.pathOf(sha256), 'r');
+      try {
+        const buf = Buffer.alloc(n);
+        return buf.subarray(0, fs.readSync(fd, buf, 0, n, 0));
+      } finally {
+        fs.closeSync(fd);
+      }
     } catch {
       return null;
     }
@@ -200,7 +257,35 @@ export class RecordingBackend implements Backend {
     return out;
   }
 
+  adopt(f: FlowRecord): FlowRecord {
+    this.invalidate(f.id);
+    return new LightFlow(
+      this,
+      f.id,
+      f.state,
+      f.request,
+      f.response,
+      { start: f.timings.start, firstByte: f.timings.firstByte, end: f.timings.end },
+      f.requestBytes,
+      f.responseBytes,
+      f.error,
+      f.registry ?? null,
+      !!f.marked,
+      f.comment ?? null,
+    );
+  }
+
+  /** Hosts, methods, reasons…: a few distinct values over many rows share one string. */
+  private readonly strings = new Map<string, string>();
+  private intern(v: string): string {
+    const seen = this.strings.get(v);
+    if (seen !== undefined) return seen;
+    if (this.strings.size < 10_000) this.strings.set(v, v);
+    return v;
+  }
+
   private light(r: LightRowData): LightFlow {
+    const s = (v: string) => this.intern(v);
     let registry: RegistryFacts | null = null;
     if (r.registry) {
       try {
@@ -212,9 +297,9 @@ export class RecordingBackend implements Backend {
     return new LightFlow(
       this,
       r.id,
-      r.state,
-      { method: r.method, scheme: r.scheme, host: r.host, port: r.port, target: r.target, httpVersion: r.http_version },
-      r.status !== null ? { status: r.status, reason: r.reason ?? '', httpVersion: r.res_http_version ?? '1.1' } : null,
+      s(r.state) as FlowState,
+      { method: s(r.method), scheme: s(r.scheme) as 'http' | 'https', host: s(r.host), port: r.port, target: r.target, httpVersion: s(r.http_version) },
+      r.status !== null ? { status: r.status, reason: s(r.reason ?? ''), httpVersion: s(r.res_http_version ?? '1.1') } : null,
       { start: r.t_start, firstByte: r.t_first_byte ?? undefined, end: r.t_end ?? undefined },
       r.req_bytes,
       r.res_bytes,
@@ -276,8 +361,8 @@ export class MemoryBackend implements Backend {
   count(): number {
     return this.byId.size;
   }
-  /** Add or replace a flow (live tests). */
-  put(f: FlowRecord): void {
+  adopt(f: FlowRecord): FlowRecord {
     this.byId.set(f.id, f);
+    return f;
   }
 }
