@@ -14,7 +14,7 @@ import { startDockerd, type Dockerd } from '../../scripts/lab/dockerd.js';
 import { startLab, type Lab } from '../../scripts/lab/index.js';
 import { getHeader, type FlowRecord } from '../../src/flow/index.js';
 import { Recording } from '../../src/store/index.js';
-import { runCmd, spawnRecord, type RecorderProcess } from '../support/cli.js';
+import { CLI, runCmd, spawnRecord, type RecorderProcess } from '../support/cli.js';
 import { e2eRequirements } from '../support/e2e.js';
 
 const missing = e2eRequirements(['docker-registry', 'dockerd', 'docker', 'skopeo', 'unshare']);
@@ -173,7 +173,25 @@ describe.skipIf(missing.length > 0)('record: real dockerd and skopeo through reg
     const hits: string[] = [];
     for (const f of files) hits.push(...(await findSecrets(f, secrets)));
     for (const s of secrets) if (stopResult.stderr.includes(s.toString())) hits.push(`stderr: ${s.toString().slice(0, 12)}…`);
+    // Every export format and every view of the recording.
+    const outputs: Record<string, string> = {};
+    const har = path.join(work, 'audit.har');
+    for (const [name, args] of [
+      ['export --har', ['export', db, '--har', har]],
+      ['export --curl', ['export', db, '--curl']],
+      ['flows --json', ['flows', db, '--json']],
+      ['show', ['show', db]],
+      ['import', ['import', har, '--out', path.join(work, 'reimported.db')]],
+    ] as const) {
+      const r = await runCmd(process.execPath, [CLI, ...args], { NO_COLOR: '1' });
+      expect(r.code, `${name}: ${r.stderr}`).toBe(0);
+      outputs[name] = r.stdout + r.stderr;
+    }
+    outputs['audit.har'] = fs.readFileSync(har, 'utf8');
+    for (const [name, text] of Object.entries(outputs)) for (const s of secrets) if (text.includes(s.toString())) hits.push(`${name}: ${s.toString().slice(0, 12)}…`);
+    for (const f of [path.join(work, 'reimported.db'), ...listFiles(path.join(work, 'reimported.blobs'))].filter((f) => fs.existsSync(f))) hits.push(...(await findSecrets(f, secrets)));
     expect(hits).toEqual([]);
+    expect(Object.keys(outputs).length).toBe(6);
     // The shape is kept: schemes, the Basic user, decoded token claims.
     const auths = flows.flatMap((f) => f.request.headers.filter(([k]) => k.toLowerCase() === 'authorization').map(([, v]) => v));
     expect(auths.some((a) => /^Bearer REDACTED-[0-9a-f]{8}$/.test(a))).toBe(true);
