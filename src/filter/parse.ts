@@ -231,7 +231,8 @@ class Parser {
     if (c === "'" || c === '"') return { pos: at, text: this.quoted() };
     if (c === '' || c === ')' || c === '(' || c === '~' || c === '&' || c === '|') {
       if (c === '') this.fail(opAt, `${what} after ${op}`);
-      this.fail(opAt, `${what} after ${op}`, regex ? `got ${c} (quote a regex that contains spaces, ( ) ~ or quotes)` : `got ${c}`);
+      // A parenthesis where the argument should be is the culprit; another operator means the argument is missing.
+      this.fail(c === '(' || c === ')' ? at : opAt, `${what} after ${op}`, regex ? `got ${c} (quote a regex that contains spaces, ( ) ~ or quotes)` : `got ${c}`);
     }
     return { pos: at, text: this.bare() };
   }

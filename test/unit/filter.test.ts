@@ -426,8 +426,8 @@ function syntaxError(expr: string): FilterSyntaxError {
 const ERRORS: Array<[string, number, string]> = [
   ['~m GET ~u', 7, 'expected a regex after ~u'],
   ['~u', 0, 'expected a regex after ~u'],
-  ['~u )', 0, 'expected a regex after ~u; got )'],
-  ['~u (a|b)', 0, 'expected a regex after ~u; got ( (quote a regex that contains spaces, ( ) ~ or quotes)'],
+  ['~u )', 3, 'expected a regex after ~u; got )'],
+  ['~u (a|b)', 3, 'expected a regex after ~u; got ( (quote a regex that contains spaces, ( ) ~ or quotes)'],
   ['~u ~m GET', 0, 'expected a regex after ~u; got ~'],
   ['~d & ~m GET', 0, 'expected a regex after ~d; got &'],
   ['~c', 0, 'expected an integer after ~c'],
