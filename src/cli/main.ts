@@ -165,6 +165,12 @@ Examples:
   return program;
 }
 
+// `regtape flows x.db --json | head`: a closed pipe ends the command quietly, as in other Unix tools.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 async function main(): Promise<void> {
   const program = buildProgram();
   program.exitOverride();
