@@ -59,6 +59,9 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
         stderr: Buffer.concat(err).toString('utf8') + (timedOut ? `\n[killed after ${opts.timeoutMs} ms]` : ''),
       });
     });
+    // A command that exits before reading stdin (docker version, docker images …) makes this write fail with
+    // EPIPE; without a listener that is an unhandled 'error' event that kills the whole process.
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(opts.input ?? '');
   });
 }
