@@ -78,7 +78,7 @@ export async function startRecording(o: RecordOptions, log: Logger = createLogge
     log.warn(`listening on ${host} (--expose): anyone who can reach this address can use the proxy and see what it records`);
   }
   const classifier = new Classifier();
-  const classify: RecorderAddon = { name: 'classify', flowFinished: (f) => void (f.registry = classifier.classify(f)) };
+  const classify: RecorderAddon = { name: 'classify', flowFinished: (f, bodies) => void (f.registry = classifier.classify(f, { requestBody: bodies.request })) };
   const recorder = new Recorder({ recording, log, keepSecrets: o.keepSecrets, flowLines: !o.quiet, addons: [classify] });
   let proxy: RunningProxy;
   try {

@@ -203,9 +203,14 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
   });
 
   const sslCaDir = libraryCaDir(o.ca);
-  await new Promise<void>((resolve, reject) => {
-    proxy.listen({ host, port: o.port, sslCaDir, keepAlive: true }, (err?: Error | null) => (err ? reject(err) : resolve()));
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      proxy.listen({ host, port: o.port, sslCaDir, keepAlive: true }, (err?: Error | null) => (err ? reject(err) : resolve()));
+    });
+  } finally {
+    // The library reads its CA files only during listen(): do not leave a copy of the CA key behind.
+    fs.rmSync(sslCaDir, { recursive: true, force: true });
+  }
   const front = (proxy as unknown as { httpServer: http.Server }).httpServer;
   front.requestTimeout = 0;
   front.on('connection', (s: net.Socket) => {
@@ -227,7 +232,6 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
       inner.closeAllConnections();
       up.httpsAgent.destroy();
       up.httpAgent.destroy();
-      fs.rmSync(sslCaDir, { recursive: true, force: true });
     },
   };
 }

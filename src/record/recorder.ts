@@ -16,8 +16,11 @@ const REDACT_BUFFER_LIMIT = 1 << 20;
  */
 export interface RecorderAddon {
   name: string;
-  /** Fires once per flow, after redaction, before the flow is written. */
-  flowFinished?(flow: FlowRecord): void;
+  /**
+   * Fires once per flow, after redaction, before the flow is written. `bodies` holds
+   * the (redacted) bytes of small bodies kept in memory, when there were any.
+   */
+  flowFinished?(flow: FlowRecord, bodies: { request: Buffer | null; response: Buffer | null }): void;
 }
 
 export interface RecorderOptions {
@@ -185,7 +188,7 @@ export class Recorder implements ExchangeObserver {
     };
     for (const addon of this.o.addons ?? []) {
       try {
-        addon.flowFinished?.(flow);
+        addon.flowFinished?.(flow, { request: reqBody?.inline ?? null, response: resBody?.inline ?? null });
       } catch (e) {
         this.o.log.warn(`addon ${addon.name} failed on flow ${flow.id}: ${(e as Error).message}`);
       }

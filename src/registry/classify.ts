@@ -78,7 +78,11 @@ export class Classifier {
   private readonly redirects = new Map<string, RedirectInfo>();
   private readonly redirectsByDigest = new Map<string, RedirectInfo>();
 
-  classify(flow: FlowRecord): RegistryFacts {
+  /**
+   * Classify one flow. `extra.requestBody` (the stored, redacted bytes of a small request
+   * body) lets an OAuth POST token request show its scopes, which travel in the form.
+   */
+  classify(flow: FlowRecord, extra: { requestBody?: Buffer | null } = {}): RegistryFacts {
     const req = flow.request;
     const res = flow.response;
     const { path, query } = splitTarget(req.target);
@@ -119,6 +123,11 @@ export class Classifier {
       facts.role = 'token';
       facts.registry = realmRegistry ?? query.get('service') ?? null;
       facts.scopesRequested = parseScopes(query.getAll('scope'));
+      const form = formOf(flow, extra.requestBody);
+      if (form) {
+        facts.scopesRequested.push(...parseScopes(form.getAll('scope')));
+        facts.registry ??= form.get('service');
+      }
       const granted = (flow.facts.tokens ?? []).filter((t) => t.where.startsWith('response.body'));
       if (granted.length) facts.scopesGranted = granted.flatMap((t) => scopesFromClaims(t.claims));
       return this.finish(flow, facts);
@@ -223,6 +232,14 @@ export class Classifier {
     } else if (sha256Known) facts.digestCheck = 'ok';
     return facts;
   }
+}
+
+/** The form fields of a urlencoded POST body, if that is what the flow carried. */
+function formOf(flow: FlowRecord, body: Buffer | null | undefined): URLSearchParams | null {
+  if (!body?.length || flow.request.method.toUpperCase() !== 'POST') return null;
+  const type = baseMediaType(getHeader(flow.request.headers, 'content-type'));
+  if (type !== 'application/x-www-form-urlencoded') return null;
+  return new URLSearchParams(body.toString('utf8'));
 }
 
 function isTokenPath(path: string, query: URLSearchParams): boolean {

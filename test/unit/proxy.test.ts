@@ -102,6 +102,18 @@ afterAll(async () => {
 });
 
 describe('recording proxy', () => {
+  it('leaves no copy of the CA private key in temp directories', () => {
+    const key = fs.readFileSync(path.join(dir, 'home', 'ca-key.pem'), 'utf8').split('\n')[1]!;
+    const copies = fs
+      .readdirSync(os.tmpdir())
+      .filter((d) => d.startsWith('regtape-mitm-'))
+      .flatMap((d) => {
+        const keys = path.join(os.tmpdir(), d, 'keys', 'ca.private.key');
+        return fs.existsSync(keys) && fs.readFileSync(keys, 'utf8').includes(key) ? [keys] : [];
+      });
+    expect(copies).toEqual([]);
+  });
+
   it('relays an HTTPS download byte for byte and stores the body under its sha256', async () => {
     const out = path.join(dir, 'blob.out');
     const r = await curl(via('-o', out, '-w', '%{http_code}', 'https://origin.test/blob'));
