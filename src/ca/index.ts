@@ -14,4 +14,5 @@ export {
   positiveSerialHex,
 } from './authority.js';
 export type { Leaf } from './leaf-certs.js';
+export { LEAF_KEY_FILE } from './leaf-certs.js';
 export { LeafFactory, normalizeHost } from './leaf-certs.js';

@@ -1,4 +1,6 @@
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import net from 'node:net';
 import tls from 'node:tls';
 import forge from 'node-forge';
@@ -35,7 +37,8 @@ export class LeafFactory {
   private readonly cache = new Map<string, Leaf>();
 
   constructor(private readonly ca: Authority) {
-    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const privateKey = leafKey(ca.dir);
+    const publicKey = createPublicKey(privateKey);
     this.key = privateKey;
     this.keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     const pubPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -98,4 +101,30 @@ export function normalizeHost(host: string): string {
   if (h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1);
   if (h.endsWith('.')) h = h.slice(0, -1);
   return h;
+}
+
+/** File beside the CA holding the shared leaf key (0600). */
+export const LEAF_KEY_FILE = 'leaf-key.pem';
+
+/**
+ * The shared leaf key: loaded from the CA directory, or made once and kept there, so a
+ * start costs no RSA key generation (120–250 ms of blocked event loop). Falls back to
+ * an in-memory key when the directory cannot be written.
+ */
+function leafKey(dir: string): KeyObject {
+  const file = path.join(dir, LEAF_KEY_FILE);
+  try {
+    return createPrivateKey(fs.readFileSync(file, 'utf8'));
+  } catch {
+    // missing or unreadable: make one
+  }
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  try {
+    const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    fs.writeFileSync(tmp, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600, flag: 'wx' });
+    fs.renameSync(tmp, file);
+  } catch {
+    // read-only CA directory: keep the key in memory for this process
+  }
+  return privateKey;
 }

@@ -332,3 +332,19 @@ describe('name constraints', () => {
     expect(outside.out).toMatch(/permitted subtree violation/);
   });
 });
+
+describe('shared leaf key', () => {
+  it('is made once, kept beside the CA (0600), and reused by the next start', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'regtape-leafkey-'));
+    try {
+      const ca = loadOrCreateAuthority(dir);
+      const a = new LeafFactory(ca).get('one.test');
+      const keyFile = path.join(dir, 'leaf-key.pem');
+      expect(fs.statSync(keyFile).mode & 0o777).toBe(0o600);
+      const b = new LeafFactory(loadOrCreateAuthority(dir)).get('two.test');
+      expect(new X509Certificate(b.certPem).publicKey.export({ type: 'spki', format: 'pem' })).toEqual(new X509Certificate(a.certPem).publicKey.export({ type: 'spki', format: 'pem' }));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
