@@ -16,26 +16,40 @@
  * section of BENCHMARKS.md and to scripts/bench/results/record-<date>.json. Everything started here (lab,
  * dockerds, proxies, temp dirs of GBs) is removed on exit, error or Ctrl-C.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
+import {
+  BENCHMARKS_MD,
+  buildIfStale,
+  CLI,
+  docker,
+  emptyImageStore,
+  imageId,
+  installCleanups,
+  loadAvg,
+  machineInfo as baseMachineInfo,
+  makeLog,
+  preflight,
+  publishResults,
+  quietBeforeRun,
+  ROOT,
+  runMain,
+  sha256File,
+  shellLine,
+  UsageError,
+} from './bench/common.js';
 import { patternSha256 } from './bench/pattern.js';
-import { canConnect, cpuSeconds, cpuSnapshot, foreignCpuSeconds, freePort, procMem, resetPeak, runCmd as run, startProcess, waitFor, waitIdle, type BenchProcess } from './bench/procs.js';
+import { canConnect, cpuSeconds, foreignCpuSeconds, freePort, procMem, processTicks, resetPeak, runCmd as run, startProcess, waitFor, type BenchProcess } from './bench/procs.js';
 import { IDLE_THRESHOLD, IDLE_TIMEOUT_MS, IP_BASE, analyse, renderMarkdown, sampleLine, type Machine, type Results, type Sample } from './bench/record-report.js';
 import { replaceSection } from './bench/report.js';
 import { startDockerd, type Dockerd } from './lab/dockerd.js';
 import { startLab, storageBlobPath, type ExtraImageSet, type Lab } from './lab/index.js';
-import { CLEAN_PATH, isRoot, markOwner, sweepStaleDirs, which } from './lab/proc.js';
+import { CLEAN_PATH, markOwner, sweepStaleDirs } from './lab/proc.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
-const BENCHMARKS_MD = path.join(ROOT, 'BENCHMARKS.md');
-const RESULTS_DIR = path.join(ROOT, 'scripts', 'bench', 'results');
 const SECTION = 'bench-record';
 const BIG_HOST = 'big.test';
 
@@ -68,93 +82,9 @@ raw numbers in scripts/bench/results/record-<date>.json. Exit 2 when root or a p
 // ---------------------------------------------------------------------------------------------------------
 // small helpers
 
-const log = (msg: string): void => void process.stderr.write(`bench-record: ${msg}\n`);
-
-interface Cleanup {
-  name: string;
-  fn: () => Promise<void>;
-}
-const cleanups: Cleanup[] = [];
-let cleaning: Promise<void> | null = null;
-/** Registers an undo step; steps run in reverse order on exit, error or signal. */
-const defer = (name: string, fn: () => Promise<void>): void => void cleanups.push({ name, fn });
-function cleanupAll(): Promise<void> {
-  return (cleaning ??= (async () => {
-    while (cleanups.length) {
-      const c = cleanups.pop()!;
-      try {
-        await c.fn();
-      } catch (e) {
-        log(`cleanup of ${c.name} failed: ${(e as Error).message}`);
-      }
-    }
-  })());
-}
-
-let interrupted = false;
-let firstSignalAt = 0;
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    if (interrupted) {
-      // Ctrl-C reaches us more than once (terminal + relays): force only on a later, deliberate one.
-      if (Date.now() - firstSignalAt > 3000) {
-        log('second interrupt: exiting now (children are killed with us)');
-        process.exit(130);
-      }
-      return;
-    }
-    interrupted = true;
-    firstSignalAt = Date.now();
-    log(`${sig}: stopping and cleaning up (dockerds, lab, proxies, temp dirs)…`);
-    void cleanupAll().finally(() => process.exit(130));
-  });
-}
-
-async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
-
-function newestMtime(dir: string, ext: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(p, ext));
-    else if (entry.name.endsWith(ext)) newest = Math.max(newest, statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-/** `npm run build` when dist/ is missing or older than src/ (or the build config). */
-async function buildIfStale(): Promise<void> {
-  const inputs = Math.max(
-    newestMtime(path.join(ROOT, 'src'), '.ts'),
-    ...['tsconfig.json', 'tsconfig.build.json', 'package.json'].map((f) => statSync(path.join(ROOT, f)).mtimeMs),
-  );
-  const built = existsSync(CLI) ? statSync(CLI).mtimeMs : 0;
-  if (built >= inputs) return;
-  log(existsSync(CLI) ? 'dist/ is older than src/: npm run build' : 'dist/ missing: npm run build');
-  const r = await run('npm', ['run', 'build'], { cwd: ROOT, timeoutMs: 300_000 });
-  if (r.code !== 0) throw new Error(`npm run build failed (exit ${r.code}):\n${r.stdout}${r.stderr}`);
-}
-
-async function firstLine(cmd: string, args: string[]): Promise<string> {
-  try {
-    const r = await run(cmd, args, { timeoutMs: 20_000 });
-    return (r.stdout || r.stderr).trim().split('\n')[0] ?? '';
-  } catch {
-    return '?';
-  }
-}
-
-/** '/proc/cpuinfo' model name, with family/model when the name is generic (VMs often say just 'AMD EPYC'). */
-function cpuName(cpuinfo: string): string {
-  const field = (k: string): string | undefined => new RegExp(`^${k}\\s*:\\s*(.+)$`, 'm').exec(cpuinfo)?.[1]?.trim();
-  const name = field('model name') ?? os.cpus()[0]?.model ?? '?';
-  const hv = / hypervisor( |$)/m.test(field('flags') ?? '') ? ', virtualized' : '';
-  return `${name} (family ${field('cpu family') ?? '?'} model ${field('model') ?? '?'}${hv})`;
-}
+const log = makeLog('bench-record');
+const cleanups = installCleanups(log, 'dockerds, lab, proxies, temp dirs');
+const { defer, cleanupAll, interrupted } = cleanups;
 
 /**
  * CPU seconds to fault in 1 GiB of fresh memory (a child fills 512 MiB). Recording writes every body into
@@ -167,21 +97,21 @@ async function memoryTouchCost(): Promise<number> {
   return Math.round(Number(r.stdout.trim()) * 2 * 100) / 100;
 }
 
+/** The machine (common.ts machineInfo) with the tool versions as the named fields of results schema 1. */
 async function machineInfo(): Promise<Machine> {
-  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
-  const osRelease = await readFile('/etc/os-release', 'utf8').catch(() => '');
+  const m = await baseMachineInfo(['dockerd', 'mitmdump', 'curl', 'docker-registry']);
   return {
-    cpu: cpuName(cpuinfo),
-    nproc: Number((await firstLine('nproc', [])) || os.availableParallelism()),
-    memoryBytes: os.totalmem(),
-    kernel: `${os.type()} ${os.release()}`,
-    node: process.version,
-    os: /^PRETTY_NAME="?([^"\n]+)"?$/m.exec(osRelease)?.[1] ?? '?',
-    docker: await firstLine('dockerd', ['--version']),
-    mitmproxy: await firstLine('mitmdump', ['--version']),
-    curl: await firstLine('curl', ['--version']),
-    registry: await firstLine('docker-registry', ['--version']),
-    loadAvgAtStart: os.loadavg().map((v) => Math.round(v * 100) / 100),
+    cpu: m.cpu,
+    nproc: m.nproc,
+    memoryBytes: m.memoryBytes,
+    kernel: m.kernel,
+    node: m.node,
+    os: m.os,
+    docker: m.tools.dockerd!,
+    mitmproxy: m.tools.mitmdump!,
+    curl: m.tools.curl!,
+    registry: m.tools['docker-registry']!,
+    loadAvgAtStart: m.loadAvgAtStart,
     memTouchSecondsPerGiB: await memoryTouchCost(),
   };
 }
@@ -209,9 +139,11 @@ interface Ctx {
 
 /** Makes a command line readable in the report: temp paths become $T / $LAB. */
 function shown(ctx: Ctx, argv: readonly string[], env = ''): string {
-  let s = argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
-  if (ctx.lab) s = s.split(ctx.lab.dir).join('$LAB');
-  s = s.split(ctx.work).join('$T').split(ROOT + '/').join('');
+  const s = shellLine(argv, [
+    [ctx.lab?.dir ?? '', '$LAB'],
+    [ctx.work, '$T'],
+    [ROOT + '/', ''],
+  ]);
   return env ? `${env} ${s}` : s;
 }
 
@@ -372,33 +304,7 @@ function waitCommitted(dbPath: string, afterId: number, sha256: string): Promise
 let waitForIdle = true;
 
 /** Before each timed run: flush dirty pages of the previous run, then wait for a quiet machine. */
-async function beforeRun(): Promise<{ busyBefore: number; waitedMs: number }> {
-  await run('sync', []);
-  if (!waitForIdle) return { busyBefore: -1, waitedMs: 0 };
-  const { busy, waitedMs } = await waitIdle(IDLE_THRESHOLD, IDLE_TIMEOUT_MS);
-  if (busy >= IDLE_THRESHOLD) log(`machine still ${Math.round(busy * 100)}% busy after ${Math.round(waitedMs / 1000)} s; measuring anyway`);
-  return { busyBefore: Math.round(busy * 1000) / 1000, waitedMs };
-}
-
-
-/** The docker CLI against one test dockerd (our own runner: see runCmd). */
-function docker(d: Dockerd, args: readonly string[], timeoutMs = 120_000): ReturnType<typeof run> {
-  return run('docker', ['-H', `unix://${d.sock}`, ...args], { env: { PATH: CLEAN_PATH, HOME: d.dir, DOCKER_CONFIG: d.configDir }, timeoutMs });
-}
-
-async function imageId(d: Dockerd, ref: string): Promise<string | undefined> {
-  const r = await docker(d, ['image', 'inspect', '--format', '{{.Id}}', ref]);
-  return r.code === 0 ? r.stdout.trim() : undefined;
-}
-
-/** `docker rmi -f` of every image and `docker image prune -af`, then checks the store is empty. */
-async function removeAllImages(d: Dockerd): Promise<void> {
-  const ids = [...new Set((await docker(d, ['images', '-aq'])).stdout.split(/\s+/).filter(Boolean))];
-  if (ids.length) await docker(d, ['rmi', '-f', ...ids]);
-  await docker(d, ['image', 'prune', '-af']);
-  const left = (await docker(d, ['images', '-aq'])).stdout.trim();
-  if (left) throw new Error(`images left after removal: ${left}`);
-}
+const beforeRun = (): Promise<{ busyBefore: number; waitedMs: number }> => quietBeforeRun(waitForIdle, IDLE_THRESHOLD, IDLE_TIMEOUT_MS, log);
 
 interface PullVariant {
   name: string;
@@ -411,17 +317,17 @@ interface PullVariant {
 async function runPulls(variants: PullVariant[], ref: string, layer: { sha256: string; size: number }, runs: number, warmup: boolean, samples: Sample[]): Promise<void> {
   for (let round = warmup ? 0 : 1; round <= runs; round++) {
     for (const v of variants) {
-      if (interrupted) return;
-      await removeAllImages(v.dockerd);
+      if (interrupted()) return;
+      await emptyImageStore(v.dockerd);
       const before = v.recording ? maxFlowId(v.recording) : 0;
       const quiet = await beforeRun();
       if (v.proxy) await resetPeak(v.proxy.proc.pid);
       const cpu0 = v.proxy ? await cpuSeconds(v.proxy.proc.pid) : 0;
-      const snap0 = await cpuSnapshot();
+      const snap0 = await processTicks();
       const t0 = performance.now();
       const r = await docker(v.dockerd, ['pull', ref], 15 * 60_000);
       const seconds = (performance.now() - t0) / 1000;
-      const foreignCpu = foreignCpuSeconds(snap0, await cpuSnapshot());
+      const foreignCpu = foreignCpuSeconds(snap0, await processTicks());
       if (r.code !== 0) throw new Error(`docker pull ${ref} via ${v.name} failed (exit ${r.code}):\n${r.stderr.trim()}\n--- dockerd log tail:\n${v.dockerd.logTail(3000)}`);
       let check: string;
       let proxyCpu: number | undefined;
@@ -462,14 +368,14 @@ async function curlOnce(args: readonly string[], url: string, env: NodeJS.Proces
 async function runCurls(variants: CurlVariant[], url: string, body: { sha256: string; size: number }, runs: number, warmup: boolean, env: NodeJS.ProcessEnv, samples: Sample[]): Promise<void> {
   for (let round = warmup ? 0 : 1; round <= runs; round++) {
     for (const v of variants) {
-      if (interrupted) return;
+      if (interrupted()) return;
       const before = v.recording ? maxFlowId(v.recording) : 0;
       const quiet = await beforeRun();
       if (v.proxy) await resetPeak(v.proxy.proc.pid);
       const cpu0 = v.proxy ? await cpuSeconds(v.proxy.proc.pid) : 0;
-      const snap0 = await cpuSnapshot();
+      const snap0 = await processTicks();
       const c = await curlOnce(v.args, url, env);
-      const foreignCpu = foreignCpuSeconds(snap0, await cpuSnapshot());
+      const foreignCpu = foreignCpuSeconds(snap0, await processTicks());
       if (c.bytes !== body.size) throw new Error(`curl via ${v.name}: ${c.bytes} bytes, expected ${body.size}`);
       if (v.recording) await waitCommitted(v.recording, before, body.sha256);
       const proxyCpu = v.proxy ? (await cpuSeconds(v.proxy.proc.pid)) - cpu0 : undefined;
@@ -512,14 +418,14 @@ async function runBigBody(ctx: Ctx, sizeBytes: number, samples: Sample[]): Promi
     { name: 'full speed', args: [] as string[] },
     { name: 'slow client (--limit-rate 100M)', args: ['--limit-rate', '100M'] },
   ]) {
-    if (interrupted) break;
+    if (interrupted()) break;
     const before = maxFlowId(out);
     const quiet = await beforeRun();
     await resetPeak(regtape.proc.pid);
     const cpu0 = await cpuSeconds(regtape.proc.pid);
-    const snap0 = await cpuSnapshot();
+    const snap0 = await processTicks();
     const c = await curlOnce(['-x', regtape.url, '--cacert', regtape.caFile, ...mode.args], url, ctx.env);
-    const foreignCpu = foreignCpuSeconds(snap0, await cpuSnapshot());
+    const foreignCpu = foreignCpuSeconds(snap0, await processTicks());
     if (c.bytes !== sizeBytes) throw new Error(`big body via regtape (${mode.name}): ${c.bytes} bytes, expected ${sizeBytes}`);
     await waitCommitted(out, before, sha256);
     const proxyCpu = (await cpuSeconds(regtape.proc.pid)) - cpu0;
@@ -574,11 +480,6 @@ async function main(argv: string[]): Promise<number> {
   waitForIdle = !values['no-wait-idle'];
   const cpuProf = values['cpu-prof'] ? path.resolve(values['cpu-prof']) : undefined;
 
-  if (!isRoot()) {
-    process.stderr.write('bench-record: needs root (dockerd, unshare/mount namespaces, the lab on :443)\n');
-    return 2;
-  }
-  const searchPath = `${process.env.PATH ?? ''}:${CLEAN_PATH}`;
   const needs: Array<[string, string]> = [
     ['dockerd', 'docker.io'],
     ['docker', 'docker.io'],
@@ -589,14 +490,10 @@ async function main(argv: string[]): Promise<number> {
     ['unshare', 'util-linux'],
     ['setpriv', 'util-linux'],
   ];
-  const missing = [...new Set(needs.filter(([bin]) => !which(bin, searchPath)).map(([, pkg]) => pkg))];
-  if (missing.length) {
-    process.stderr.write(`bench-record: missing packages; install them with:\n  apt-get update && apt-get install -y ${missing.join(' ')}\n`);
-    return 2;
-  }
+  if (!preflight('bench-record', needs)) return 2;
 
   const started = Date.now();
-  await buildIfStale();
+  await buildIfStale(log);
   const machine = await machineInfo();
   log(`machine: ${machine.cpu}, ${machine.nproc} vCPU, node ${machine.node}, load ${machine.loadAvgAtStart.join(' ')}`);
 
@@ -678,10 +575,10 @@ async function main(argv: string[]): Promise<number> {
         results.samples,
       );
       // vfs keeps every layer unpacked: free the space now rather than at exit.
-      for (const d of [dDirect, dRegtape, dPt, dMitm]) await removeAllImages(d).catch(() => undefined);
+      for (const d of [dDirect, dRegtape, dPt, dMitm]) await emptyImageStore(d).catch(() => undefined);
     }
 
-    if (sections.includes('curl') && !interrupted) {
+    if (sections.includes('curl') && !interrupted()) {
       const cdnHost = new URL(lab.urls.cdn).host;
       const direct = ['--resolve', `${cdnHost}:${lab.port}:${lab.ips.cdn}`, '--cacert', lab.caCertPath];
       results.commands.curl = `curl -sS -o /dev/null -w '%{speed_download}' [--resolve ${cdnHost}:${lab.port}:${lab.ips.cdn} --cacert $LAB/ca.pem | -x PROXY --cacert PROXY_CA] ${cdnUrl}`;
@@ -702,7 +599,7 @@ async function main(argv: string[]): Promise<number> {
     }
   }
 
-  if (sections.includes('big') && !interrupted) {
+  if (sections.includes('big') && !interrupted()) {
     const big = await runBigBody(ctx, bigMib * 2 ** 20, results.samples);
     results.big = { size: big.size, sha256: big.sha256 };
     results.commands['regtape record (big body)'] = big.regtapeCommand;
@@ -710,28 +607,14 @@ async function main(argv: string[]): Promise<number> {
     results.commands['big-body curl'] = `curl -sS -o /dev/null -x REGTAPE --cacert $T/home/ca.pem [--limit-rate 100M] https://${BIG_HOST}/blob`;
     results.idleRss['regtape-big'] = big.idleRss;
   }
-  if (interrupted) return 130;
+  if (interrupted()) return 130;
 
   log('stopping proxies and dockerds…');
   await cleanupAll();
   results.durationSeconds = (Date.now() - started) / 1000;
-  results.machine.loadAvgAtEnd = os.loadavg().map((v) => Math.round(v * 100) / 100);
+  results.machine.loadAvgAtEnd = loadAvg();
   analyse(results);
-  let file: string | null = null;
-  if (write) {
-    const base = `record-${results.date.slice(0, 10)}`;
-    file = path.join(RESULTS_DIR, `${base}.json`);
-    for (let i = 2; existsSync(file); i++) file = path.join(RESULTS_DIR, `${base}-${i}.json`);
-  }
-  const md = renderMarkdown(results, file && path.relative(ROOT, file));
-  process.stdout.write(`\n${md}\n\n`);
-
-  if (file) {
-    await mkdir(RESULTS_DIR, { recursive: true });
-    await writeFile(file, `${JSON.stringify(results, null, 1)}\n`);
-    await replaceSection(BENCHMARKS_MD, SECTION, md);
-    log(`wrote ${path.relative(ROOT, file)} and the Record section of BENCHMARKS.md`);
-  } else log('not writing BENCHMARKS.md / results (--quick, --only or --no-write; --write to force)');
+  await publishResults({ kind: 'record', title: 'Record', section: SECTION, results, write, render: (file) => renderMarkdown(results, file), log });
   if (cpuProf) log(`CPU profile of the main regtape process: ${cpuProf}/*.cpuprofile`);
   log(`done in ${Math.round(results.durationSeconds)} s`);
   return 0;
@@ -750,20 +633,4 @@ async function renderFrom(file: string): Promise<number> {
   return 0;
 }
 
-class UsageError extends Error {}
-
-main(process.argv.slice(2)).then(
-  async (code) => {
-    await cleanupAll();
-    process.exit(code);
-  },
-  async (e: unknown) => {
-    if (e instanceof UsageError || (e as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-      process.stderr.write(`bench-record: ${(e as Error).message}\n(run with --help)\n`);
-      process.exit(2);
-    }
-    if (!interrupted) log(`FAILED: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-    await cleanupAll();
-    process.exit(interrupted ? 130 : 1);
-  },
-);
+runMain('bench-record', () => main(process.argv.slice(2)), cleanups, log);

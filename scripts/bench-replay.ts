@@ -18,21 +18,40 @@
  * BENCHMARKS.md and to scripts/bench/results/replay-<date>.json. Everything started here (lab, dockerds, the
  * recorder, the replay, temp dirs) is removed on exit, error or Ctrl-C. All traffic stays on loopback.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
-import { buildIfStale, CLI, cpuSnapshot, foreignCpus, installCleanups, loadAvg, machineInfo, makeLog, quietBeforeRun, ROOT, sha256File, shellLine, waitLoad, type Machine } from './bench/common.js';
+import {
+  buildIfStale,
+  CLI,
+  docker,
+  emptyImageStore,
+  imageId,
+  cpuSnapshot,
+  foreignCpus,
+  installCleanups,
+  loadAvg,
+  machineInfo,
+  makeLog,
+  preflight,
+  publishResults,
+  quietBeforeRun,
+  ROOT,
+  runMain,
+  sha256File,
+  shellLine,
+  UsageError,
+  waitLoad,
+  type Machine,
+} from './bench/common.js';
 import { cpuSeconds, procMem, resetPeak, runCmd, startProcess, type BenchProcess } from './bench/procs.js';
-import { fmt, mb, replaceSection, summarize, table, type Summary } from './bench/report.js';
+import { cpuCell, fmt, mb, medianCells, ratioOf, rssCell, summarize, table, type Ratio, type Summary } from './bench/report.js';
 import { startDockerd, type Dockerd } from './lab/dockerd.js';
 import { startLab, storageBlobPath, type ExtraImageSet, type Lab } from './lab/index.js';
-import { CLEAN_PATH, isRoot, markOwner, sweepStaleDirs, which } from './lab/proc.js';
+import { CLEAN_PATH, markOwner, sweepStaleDirs } from './lab/proc.js';
 
-const BENCHMARKS_MD = path.join(ROOT, 'BENCHMARKS.md');
-const RESULTS_DIR = path.join(ROOT, 'scripts', 'bench', 'results');
 const SECTION = 'bench-replay';
 /** Distinct from the e2e tests (127.77/127.91) and bench-record (127.80): another run may share the machine. */
 const IP_BASE = '127.86.0';
@@ -75,7 +94,8 @@ raw numbers in scripts/bench/results/replay-<date>.json. Exit 2 when root or a p
 `;
 
 const log = makeLog('bench-replay');
-const { defer, cleanupAll, interrupted } = installCleanups(log, 'dockerds, lab, recorder, replay, temp dirs');
+const cleanups = installCleanups(log, 'dockerds, lab, recorder, replay, temp dirs');
+const { defer, cleanupAll, interrupted } = cleanups;
 
 // ---------------------------------------------------------------------------------------------------------
 // types
@@ -119,33 +139,14 @@ interface Results {
   commands: Record<string, string>;
   samples: Sample[];
   summary: Record<string, Summary | null>;
-  ratios: Record<string, { ofMedians: number; paired: Summary | null } | null>;
+  ratios: Record<string, Ratio | null>;
   targets: Array<{ name: string; target: string; measured: string; met: boolean }>;
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // helpers
 
-/** The docker CLI against one test dockerd, timed by us (no extra wrapper). */
-function docker(d: Dockerd, args: readonly string[], timeoutMs = 120_000): ReturnType<typeof runCmd> {
-  return runCmd('docker', ['-H', `unix://${d.sock}`, ...args], { env: { PATH: CLEAN_PATH, HOME: d.dir, DOCKER_CONFIG: d.configDir }, timeoutMs });
-}
-
-/** `docker rmi -f` of every image and `docker image prune -af`, then checks the store is empty. */
-async function emptyImageStore(d: Dockerd): Promise<void> {
-  const ids = [...new Set((await docker(d, ['images', '-aq'])).stdout.split(/\s+/).filter(Boolean))];
-  if (ids.length) await docker(d, ['rmi', '-f', ...ids]);
-  await docker(d, ['image', 'prune', '-af']);
-  const left = (await docker(d, ['images', '-aq'])).stdout.trim();
-  if (left) throw new Error(`images left after removal: ${left}`);
-}
-
 const CURL_FORMAT = '%{http_code} %{size_download} %{speed_download} %{time_total} %{num_redirects}';
-
-async function imageId(d: Dockerd, ref: string): Promise<string | undefined> {
-  const r = await docker(d, ['image', 'inspect', '--format', '{{.Id}}', ref]);
-  return r.code === 0 ? r.stdout.trim() : undefined;
-}
 
 async function curlOnce(args: readonly string[], url: string, out = '/dev/null'): Promise<{ bytes: number; mbps: number; seconds: number; redirects: number }> {
   const r = await runCmd('curl', ['-sS', '-o', out, '--max-time', '900', '-w', CURL_FORMAT, ...args, url], { env: { PATH: CLEAN_PATH, HOME: os.tmpdir() }, timeoutMs: 960_000 });
@@ -167,17 +168,8 @@ function timed(samples: Sample[], section: Sample['section'], variant: string): 
   return samples.filter((s) => s.section === section && s.variant === variant && s.round > 0 && !s.discarded);
 }
 
-function ratio(samples: Sample[], section: Sample['section'], a: string, b: string, value: (s: Sample) => number): { ofMedians: number; paired: Summary | null } | null {
-  const A = timed(samples, section, a);
-  const B = timed(samples, section, b);
-  const ma = summarize(A.map(value));
-  const mbv = summarize(B.map(value));
-  if (!ma || !mbv) return null;
-  const paired = A.flatMap((s) => {
-    const t = B.find((x) => x.round === s.round);
-    return t ? [value(s) / value(t)] : [];
-  });
-  return { ofMedians: ma.median / mbv.median, paired: summarize(paired) };
+function ratio(samples: Sample[], section: Sample['section'], a: string, b: string, value: (s: Sample) => number): Ratio | null {
+  return ratioOf(timed(samples, section, a), timed(samples, section, b), value);
 }
 
 const PULL_VARIANTS = ['registry', 'replay-proxy'] as const;
@@ -221,10 +213,6 @@ function analyse(r: Results): void {
 
 function renderMarkdown(r: Results, resultsFile: string | null): string {
   const m = r.machine;
-  const range = (x: Summary | null | undefined, d: number, unit: string): [string, string] =>
-    x ? [`${fmt(x.median, d)} ${unit}`, `${fmt(x.min, d)}–${fmt(x.max, d)} ${unit}`] : ['–', '–'];
-  const cpuCell = (x: Summary | null | undefined): string => (x ? `${fmt(x.median)} s${x.n > 1 ? ` (${fmt(x.min)}–${fmt(x.max)})` : ''}` : '–');
-  const rssCell = (x: Summary | null | undefined): string => (x ? `${mb(x.max)}${x.n > 1 ? ` (runs ${mb(x.min)}–${mb(x.max)})` : ''}` : '–');
   const perRound = (section: Sample['section'], a: string, b: string, value: (s: Sample) => number): string =>
     timed(r.samples, section, a)
       .map((s) => {
@@ -276,7 +264,7 @@ function renderMarkdown(r: Results, resultsFile: string | null): string {
   );
 
   const pullRows = PULL_VARIANTS.filter((v) => r.summary[`pull.${v}.seconds`]).map((v) => {
-    const [med, rg] = range(r.summary[`pull.${v}.seconds`], 2, 's');
+    const [med, rg] = medianCells(r.summary[`pull.${v}.seconds`], 2, 's');
     const isReplay = v !== 'registry';
     return [
       LABEL[`pull.${v}`]!,
@@ -306,7 +294,7 @@ function renderMarkdown(r: Results, resultsFile: string | null): string {
     }
   }
   const curlRows = CURL_VARIANTS.filter((v) => r.summary[`curl.${v}.mbps`]).map((v) => {
-    const [med, rg] = range(r.summary[`curl.${v}.mbps`], 0, 'MB/s');
+    const [med, rg] = medianCells(r.summary[`curl.${v}.mbps`], 0, 'MB/s');
     const isReplay = v !== 'cdn';
     return [
       LABEL[`curl.${v}`]!,
@@ -345,8 +333,6 @@ function renderMarkdown(r: Results, resultsFile: string | null): string {
 // ---------------------------------------------------------------------------------------------------------
 // main
 
-class UsageError extends Error {}
-
 async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -383,11 +369,6 @@ async function main(argv: string[]): Promise<number> {
   const maxRedo = values['max-redo'] !== undefined ? Number(values['max-redo']) : DEFAULT_MAX_REDO;
   if (!Number.isInteger(maxRedo) || maxRedo < 0) throw new UsageError(`--max-redo ${values['max-redo']}: expected a non-negative integer`);
 
-  if (!isRoot()) {
-    process.stderr.write('bench-replay: needs root (dockerd, unshare/mount namespaces, the lab on :443)\n');
-    return 2;
-  }
-  const searchPath = `${process.env.PATH ?? ''}:${CLEAN_PATH}`;
   const needs: Array<[string, string]> = [
     ['dockerd', 'docker.io'],
     ['docker', 'docker.io'],
@@ -396,11 +377,7 @@ async function main(argv: string[]): Promise<number> {
     ['curl', 'curl'],
     ['unshare', 'util-linux'],
   ];
-  const missing = [...new Set(needs.filter(([bin]) => !which(bin, searchPath)).map(([, pkg]) => pkg))];
-  if (missing.length) {
-    process.stderr.write(`bench-replay: missing packages; install them with:\n  apt-get update && apt-get install -y ${missing.join(' ')}\n`);
-    return 2;
-  }
+  if (!preflight('bench-replay', needs)) return 2;
 
   const started = Date.now();
   const loadWait = values['no-wait-load'] ? { first: loadAvg(), last: loadAvg(), waitedMs: 0 } : await waitLoad(MAX_LOAD, 10 * 60_000, log, interrupted);
@@ -670,37 +647,10 @@ async function main(argv: string[]): Promise<number> {
   results.durationSeconds = (Date.now() - started) / 1000;
   results.machine.loadAvgAtEnd = loadAvg();
   analyse(results);
-  let file: string | null = null;
-  if (write) {
-    const base = `replay-${results.date.slice(0, 10)}`;
-    file = path.join(RESULTS_DIR, `${base}.json`);
-    for (let i = 2; existsSync(file); i++) file = path.join(RESULTS_DIR, `${base}-${i}.json`);
-  }
-  const md = renderMarkdown(results, file && path.relative(ROOT, file));
-  process.stdout.write(`\n${md}\n\n`);
-  if (file) {
-    await mkdir(RESULTS_DIR, { recursive: true });
-    await writeFile(file, `${JSON.stringify(results, null, 1)}\n`);
-    await replaceSection(BENCHMARKS_MD, SECTION, md);
-    log(`wrote ${path.relative(ROOT, file)} and the Replay section of BENCHMARKS.md`);
-  } else log('not writing BENCHMARKS.md / results (--quick, --only or --no-write; --write to force)');
+  await publishResults({ kind: 'replay', title: 'Replay', section: SECTION, results, write, render: (file) => renderMarkdown(results, file), log });
   if (cpuProf) log(`CPU profile of the replay process: ${cpuProf}/*.cpuprofile`);
   log(`done in ${Math.round(results.durationSeconds)} s`);
   return 0;
 }
 
-main(process.argv.slice(2)).then(
-  async (code) => {
-    await cleanupAll();
-    process.exit(code);
-  },
-  async (e: unknown) => {
-    if (e instanceof UsageError || (e as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-      process.stderr.write(`bench-replay: ${(e as Error).message}\n(run with --help)\n`);
-      process.exit(2);
-    }
-    if (!interrupted()) log(`FAILED: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-    await cleanupAll();
-    process.exit(interrupted() ? 130 : 1);
-  },
-);
+runMain('bench-replay', () => main(process.argv.slice(2)), cleanups, log);

@@ -29,6 +29,7 @@ import { applyFilter } from '../src/tui/commands.js';
 import { BATCH, FIRST_BATCH } from '../src/tui/controller.js';
 import { Controller, RecordingBackend, createEnv, renderFrame } from '../src/tui/index.js';
 import { replaceSection, summarize, table } from './bench/report.js';
+import { makeFacts } from '../test/support/flows.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'dist/cli/main.js');
@@ -53,22 +54,7 @@ function stored(text: string): StoredBody {
 }
 
 function facts(p: Partial<RegistryFacts> & Pick<RegistryFacts, 'role'>): RegistryFacts {
-  return {
-    registry: 'registry.test',
-    repo: null,
-    reference: null,
-    digest: null,
-    mediaType: null,
-    accept: [],
-    auth: 'bearer',
-    scopesRequested: [],
-    scopesGranted: [],
-    redirectFrom: null,
-    redirectTo: null,
-    digestCheck: null,
-    digestProblem: null,
-    ...p,
-  };
+  return makeFacts({ registry: 'registry.test', auth: 'bearer', ...p });
 }
 
 const digestOf = (s: string) => `sha256:${sha(Buffer.from(s))}`;

@@ -1,20 +1,24 @@
 /**
- * Shared plumbing for the benchmark scripts: undo steps run on exit, error or Ctrl-C; building dist/ when it
- * is stale; the machine description; waiting for a quiet machine; hashing files.
- *
- * (scripts/bench-record.ts predates this module and still has its own copies of these helpers.)
+ * Shared plumbing for the benchmark scripts (bench-record, bench-replay): undo steps run on exit, error or
+ * Ctrl-C; the root/package check and the top-level exit handling; building dist/ when it is stale; the
+ * machine description; waiting for a quiet machine; CPU used by other tenants; hashing files; printing and
+ * saving the results (BENCHMARKS.md section and raw JSON).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sleep } from '../lab/proc.js';
-import { runCmd, waitIdle } from './procs.js';
+import type { Dockerd } from '../lab/dockerd.js';
+import { CLEAN_PATH, isRoot, sleep, which } from '../lab/proc.js';
+import { processTicks, runCmd, waitIdle, type CmdResult } from './procs.js';
+import { replaceSection } from './report.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
+export const BENCHMARKS_MD = path.join(ROOT, 'BENCHMARKS.md');
+export const RESULTS_DIR = path.join(ROOT, 'scripts', 'bench', 'results');
 
 export type Log = (msg: string) => void;
 
@@ -74,6 +78,53 @@ export function installCleanups(log: Log, what: string): Cleanups {
     cleanupAll,
     interrupted: () => interrupted,
   };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// start and exit
+
+/** A bad command line: reported with a hint to --help, exit 2. */
+export class UsageError extends Error {}
+
+/**
+ * Root and the commands a benchmark needs (`[binary, Debian package]`): false, after saying what is missing
+ * on stderr, when either is not there.
+ */
+export function preflight(tag: string, needs: ReadonlyArray<readonly [string, string]>): boolean {
+  if (!isRoot()) {
+    process.stderr.write(`${tag}: needs root (dockerd, unshare/mount namespaces, the lab on :443)\n`);
+    return false;
+  }
+  const searchPath = `${process.env.PATH ?? ''}:${CLEAN_PATH}`;
+  const missing = [...new Set(needs.filter(([bin]) => !which(bin, searchPath)).map(([, pkg]) => pkg))];
+  if (missing.length) {
+    process.stderr.write(`${tag}: missing packages; install them with:\n  apt-get update && apt-get install -y ${missing.join(' ')}\n`);
+    return false;
+  }
+  return true;
+}
+
+/**
+ * Runs `main`, then the undo steps, and exits with its code: 2 for a usage error, 130 when interrupted, 1
+ * (after logging the error) when it failed.
+ */
+export function runMain(tag: string, main: () => Promise<number>, cleanups: Cleanups, log: Log): void {
+  const { cleanupAll, interrupted } = cleanups;
+  main().then(
+    async (code) => {
+      await cleanupAll();
+      process.exit(code);
+    },
+    async (e: unknown) => {
+      if (e instanceof UsageError || (e as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+        process.stderr.write(`${tag}: ${(e as Error).message}\n(run with --help)\n`);
+        process.exit(2);
+      }
+      if (!interrupted()) log(`FAILED: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      await cleanupAll();
+      process.exit(interrupted() ? 130 : 1);
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -186,6 +237,28 @@ export async function quietBeforeRun(enabled: boolean, threshold: number, timeou
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// docker
+
+/** The docker CLI against one test dockerd, run by us (runCmd: no extra wrapper in the timing). */
+export function docker(d: Dockerd, args: readonly string[], timeoutMs = 120_000): Promise<CmdResult> {
+  return runCmd('docker', ['-H', `unix://${d.sock}`, ...args], { env: { PATH: CLEAN_PATH, HOME: d.dir, DOCKER_CONFIG: d.configDir }, timeoutMs });
+}
+
+export async function imageId(d: Dockerd, ref: string): Promise<string | undefined> {
+  const r = await docker(d, ['image', 'inspect', '--format', '{{.Id}}', ref]);
+  return r.code === 0 ? r.stdout.trim() : undefined;
+}
+
+/** `docker rmi -f` of every image and `docker image prune -af`, then checks the store is empty. */
+export async function emptyImageStore(d: Dockerd): Promise<void> {
+  const ids = [...new Set((await docker(d, ['images', '-aq'])).stdout.split(/\s+/).filter(Boolean))];
+  if (ids.length) await docker(d, ['rmi', '-f', ...ids]);
+  await docker(d, ['image', 'prune', '-af']);
+  const left = (await docker(d, ['images', '-aq'])).stdout.trim();
+  if (left) throw new Error(`images left after removal: ${left}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // who else is using the CPUs
 
 /** CPU seconds used so far: the whole machine (user + nice + system, /proc/stat) and our own process tree. */
@@ -205,22 +278,14 @@ export async function cpuSnapshot(rootPid = process.pid): Promise<CpuSnapshot> {
   const at = performance.now();
   const cpu = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
   const machine = (cpu[0]! + cpu[1]! + cpu[2]!) / HZ;
-  const procs = new Map<number, { ppid: number; t: number }>();
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => null);
-    if (!stat) continue;
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields after the comm: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14)
-    procs.set(Number(name), { ppid: Number(f[1]), t: (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / HZ });
-  }
+  const procs = await processTicks();
   const children = new Map<number, number[]>();
   for (const [pid, p] of procs) children.set(p.ppid, [...(children.get(p.ppid) ?? []), pid]);
   let own = 0;
   const stack = [rootPid];
   while (stack.length) {
     const pid = stack.pop()!;
-    own += procs.get(pid)?.t ?? 0;
+    own += (procs.get(pid)?.ticks ?? 0) / HZ;
     stack.push(...(children.get(pid) ?? []));
   }
   return { at, machine, own };
@@ -234,6 +299,40 @@ export function foreignCpus(a: CpuSnapshot, b: CpuSnapshot): number {
   const wall = (b.at - a.at) / 1000;
   if (wall <= 0) return 0;
   return Math.max(0, (b.machine - a.machine - (b.own - a.own)) / wall);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// results
+
+/**
+ * Prints the markdown section `render(resultsFile)` on stdout; with `write`, also saves `results` as
+ * scripts/bench/results/<kind>-<date>[-N].json and puts the section between the `section` markers of
+ * BENCHMARKS.md.
+ */
+export async function publishResults(o: {
+  kind: string;
+  /** The section's heading, for the log line. */
+  title: string;
+  section: string;
+  results: { date: string };
+  write: boolean;
+  render: (resultsFile: string | null) => string;
+  log: Log;
+}): Promise<void> {
+  let file: string | null = null;
+  if (o.write) {
+    const base = `${o.kind}-${o.results.date.slice(0, 10)}`;
+    file = path.join(RESULTS_DIR, `${base}.json`);
+    for (let i = 2; existsSync(file); i++) file = path.join(RESULTS_DIR, `${base}-${i}.json`);
+  }
+  const md = o.render(file && path.relative(ROOT, file));
+  process.stdout.write(`\n${md}\n\n`);
+  if (file) {
+    await mkdir(RESULTS_DIR, { recursive: true });
+    await writeFile(file, `${JSON.stringify(o.results, null, 1)}\n`);
+    await replaceSection(BENCHMARKS_MD, o.section, md);
+    o.log(`wrote ${path.relative(ROOT, file)} and the ${o.title} section of BENCHMARKS.md`);
+  } else o.log('not writing BENCHMARKS.md / results (--quick, --only or --no-write; --write to force)');
 }
 
 // ---------------------------------------------------------------------------------------------------------

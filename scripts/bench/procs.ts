@@ -2,11 +2,11 @@
  * Process helpers for the benchmarks: start a long-running child that announces itself on a log line, read
  * and reset its peak RSS, find a free loopback port, poll for a condition.
  */
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import { sleep, spawnTracked, stopChild, waitExit } from '../lab/proc.js';
+import { run, sleep, spawnTracked, stopChild, waitExit, type RunResult } from '../lab/proc.js';
 
 /** A running helper process (proxy, origin). */
 export interface BenchProcess {
@@ -172,44 +172,15 @@ export async function waitFor<T>(what: string, cond: () => Promise<T | undefined
 }
 
 /** Result of {@link runCmd}. */
-export interface CmdResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type CmdResult = RunResult;
 
 /**
  * Runs a command to completion with stdin closed (`ignore`: no stdin pipe to race a fast-exiting command
  * with EPIPE) and collects its output; never rejects for a non-zero exit; code 124 after `timeoutMs`.
+ * scripts/lab/proc.ts run() with `stdin: 'ignore'`.
  */
 export function runCmd(cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<CmdResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let timedOut = false;
-    const timer =
-      opts.timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            timedOut = true;
-            child.kill('SIGKILL');
-          }, opts.timeoutMs);
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      if (timer) clearTimeout(timer);
-      reject(e.code === 'ENOENT' ? new Error(`${cmd} not found in PATH`) : e);
-    });
-    child.on('close', (code, signal) => {
-      if (timer) clearTimeout(timer);
-      resolve({
-        code: timedOut ? 124 : (code ?? (signal ? 128 : 1)),
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8') + (timedOut ? `\n[killed after ${opts.timeoutMs} ms]` : ''),
-      });
-    });
-  });
+  return run(cmd, args, { ...opts, stdin: 'ignore' });
 }
 
 /** CPU time (user + system, all threads) a process has used so far, in seconds (/proc/PID/stat, USER_HZ 100). */
@@ -245,10 +216,10 @@ export async function waitIdle(threshold: number, timeoutMs: number): Promise<{ 
 }
 
 /** Per-process CPU ticks (utime + stime + cutime + cstime) and parent, for every process in /proc. */
-export type CpuSnapshot = Map<number, { ppid: number; ticks: number }>;
+export type ProcessTicks = Map<number, { ppid: number; ticks: number }>;
 
-export async function cpuSnapshot(): Promise<CpuSnapshot> {
-  const snap: CpuSnapshot = new Map();
+export async function processTicks(): Promise<ProcessTicks> {
+  const snap: ProcessTicks = new Map();
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
@@ -269,7 +240,7 @@ export async function cpuSnapshot(): Promise<CpuSnapshot> {
  * because the run itself causes most of their work. Processes that came and went are counted when a live
  * parent reaped them (cutime); others are missed, so this is a lower bound.
  */
-export function foreignCpuSeconds(before: CpuSnapshot, after: CpuSnapshot, rootPid = process.pid): number {
+export function foreignCpuSeconds(before: ProcessTicks, after: ProcessTicks, rootPid = process.pid): number {
   const ours = new Set<number>([rootPid]);
   for (const snap of [before, after]) {
     for (let grew = true; grew; ) {

@@ -2,7 +2,8 @@
  * The record benchmark's data model, analysis (medians, ratios, targets) and its markdown section.
  * scripts/bench-record.ts measures; this file only computes and renders.
  */
-import { fmt, mb, summarize, table, type Summary } from './report.js';
+import type { Machine as BaseMachine } from './common.js';
+import { cpuCell, fmt, mb, medianCells, ratioOf, rssCell, summarize, table, type Ratio, type Summary } from './report.js';
 
 export const IP_BASE = '127.80.0';
 
@@ -19,20 +20,12 @@ export const IDLE_TIMEOUT_MS = 60_000;
 /** Foreign CPU during a run above which the report names the run as disturbed. */
 export const FOREIGN_NOTABLE = 0.5;
 
-/** The machine the numbers come from. */
-export interface Machine {
-  cpu: string;
-  nproc: number;
-  memoryBytes: number;
-  kernel: string;
-  node: string;
-  os: string;
+/** The machine the numbers come from (schema 1: the tool versions as named fields, not `tools`). */
+export interface Machine extends Omit<BaseMachine, 'tools'> {
   docker: string;
   mitmproxy: string;
   curl: string;
   registry: string;
-  loadAvgAtStart: number[];
-  loadAvgAtEnd?: number[];
   /** CPU seconds to fault in 1 GiB of fresh memory (see memoryTouchCost in bench-record.ts). */
   memTouchSecondsPerGiB: number;
 }
@@ -84,7 +77,7 @@ export interface Results {
   samples: Sample[];
   big?: { size: number; sha256: string };
   summary: Record<string, Summary | null>;
-  ratios: Record<string, { ofMedians: number; paired: Summary | null } | null>;
+  ratios: Record<string, Ratio | null>;
   targets: Array<{ name: string; target: string; measured: string; met: boolean }>;
 }
 
@@ -92,17 +85,8 @@ export function timed(samples: Sample[], section: Sample['section'], variant: st
   return samples.filter((s) => s.section === section && s.variant === variant && s.round > 0);
 }
 
-export function ratio(samples: Sample[], section: Sample['section'], a: string, b: string, value: (s: Sample) => number): { ofMedians: number; paired: Summary | null } | null {
-  const A = timed(samples, section, a);
-  const B = timed(samples, section, b);
-  const ma = summarize(A.map(value));
-  const mbv = summarize(B.map(value));
-  if (!ma || !mbv) return null;
-  const paired = A.flatMap((s) => {
-    const t = B.find((x) => x.round === s.round);
-    return t ? [value(s) / value(t)] : [];
-  });
-  return { ofMedians: ma.median / mbv.median, paired: summarize(paired) };
+export function ratio(samples: Sample[], section: Sample['section'], a: string, b: string, value: (s: Sample) => number): Ratio | null {
+  return ratioOf(timed(samples, section, a), timed(samples, section, b), value);
 }
 
 export const PULL_VARIANTS = ['direct', 'regtape', 'passthrough', 'mitmdump'];
@@ -150,12 +134,7 @@ export function analyse(r: Results): void {
 
 export function renderMarkdown(r: Results, resultsFile: string | null): string {
   const m = r.machine;
-  const range = (x: Summary | null | undefined, d: number, unit: string): [string, string] =>
-    x ? [`${fmt(x.median, d)} ${unit}`, `${fmt(x.min, d)}–${fmt(x.max, d)} ${unit}`] : ['–', '–'];
-  const rssRange = (x: Summary | null | undefined, idle: number | undefined): string =>
-    x ? `${mb(x.max)}${x.n > 1 ? ` (runs ${mb(x.min)}–${mb(x.max)})` : ''}${idle ? `; idle ${mb(idle)}` : ''}` : '–';
-  const cpuCell = (x: Summary | null | undefined): string => (x ? `${fmt(x.median)} s${x.n > 1 ? ` (${fmt(x.min)}–${fmt(x.max)})` : ''}` : '–');
-  const ratioCell = (x: { ofMedians: number; paired: Summary | null } | null | undefined): string =>
+  const ratioCell = (x: Ratio | null | undefined): string =>
     x ? `${fmt(x.ofMedians)}×${x.paired && x.paired.n > 1 ? ` (per round ${fmt(x.paired.min)}–${fmt(x.paired.max)})` : ''}` : '–';
   const out: string[] = [];
   out.push('## Record');
@@ -205,19 +184,19 @@ export function renderMarkdown(r: Results, resultsFile: string | null): string {
     out.push('Each run starts from an empty image store (`docker rmi -f` + `docker image prune -af`), so every byte is downloaded and unpacked (vfs). Through regtape every run writes a fresh body file, checked after the run (flow complete, file named by the layer digest, size and content sha256) and then deleted.');
     out.push('');
     const rows = PULL_VARIANTS.filter((v) => r.summary[`pull.${v}.seconds`]).map((v) => {
-      const [med, rg] = range(r.summary[`pull.${v}.seconds`], 2, 's');
+      const [med, rg] = medianCells(r.summary[`pull.${v}.seconds`], 2, 's');
       return [
         LABEL[v]!,
         med,
         rg,
         v === 'direct' ? '1.00×' : ratioCell(r.ratios[`pull.${v}/direct`]),
         v === 'direct' ? '–' : cpuCell(r.summary[`pull.${v}.cpu`]),
-        v === 'direct' ? '–' : rssRange(r.summary[`pull.${v}.peakRss`], r.idleRss[v]),
+        v === 'direct' ? '–' : rssCell(r.summary[`pull.${v}.peakRss`], r.idleRss[v]),
       ];
     });
     if (rows.length) out.push(table(['variant', 'median', 'min–max', 'time vs direct', 'proxy CPU per pull', 'proxy peak RSS'], rows, ['l', 'r', 'r', 'r', 'r', 'r']));
     const curlRows = CURL_VARIANTS.filter((v) => r.summary[`curl.${v}.mbps`]).map((v) => {
-      const [med, rg] = range(r.summary[`curl.${v}.mbps`], 0, 'MB/s');
+      const [med, rg] = medianCells(r.summary[`curl.${v}.mbps`], 0, 'MB/s');
       const vsPt = v === 'regtape' ? ratioCell(r.ratios['curl.regtape/passthrough']) : v === 'passthrough' ? '1.00×' : '–';
       return [
         LABEL[v]!,
@@ -226,7 +205,7 @@ export function renderMarkdown(r: Results, resultsFile: string | null): string {
         v === 'direct' ? '1.00×' : ratioCell(r.ratios[`curl.${v}/direct`]),
         vsPt,
         v === 'direct' ? '–' : cpuCell(r.summary[`curl.${v}.cpu`]),
-        v === 'direct' ? '–' : rssRange(r.summary[`curl.${v}.peakRss`], r.idleRss[v]),
+        v === 'direct' ? '–' : rssCell(r.summary[`curl.${v}.peakRss`], r.idleRss[v]),
       ];
     });
     if (curlRows.length) {

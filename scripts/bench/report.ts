@@ -31,6 +31,38 @@ export function mb(bytes: number | undefined | null): string {
   return bytes === undefined || bytes === null ? '–' : `${Math.round(bytes / 1e6)} MB`;
 }
 
+/** Median of A over median of B, and the per-round ratios (samples of the same round paired). */
+export interface Ratio {
+  ofMedians: number;
+  paired: Summary | null;
+}
+
+export function ratioOf<S extends { round: number }>(A: readonly S[], B: readonly S[], value: (s: S) => number): Ratio | null {
+  const ma = summarize(A.map(value));
+  const mbv = summarize(B.map(value));
+  if (!ma || !mbv) return null;
+  const paired = A.flatMap((s) => {
+    const t = B.find((x) => x.round === s.round);
+    return t ? [value(s) / value(t)] : [];
+  });
+  return { ofMedians: ma.median / mbv.median, paired: summarize(paired) };
+}
+
+/** Table cells 'median unit' and 'min–max unit'. */
+export function medianCells(x: Summary | null | undefined, decimals: number, unit: string): [string, string] {
+  return x ? [`${fmt(x.median, decimals)} ${unit}`, `${fmt(x.min, decimals)}–${fmt(x.max, decimals)} ${unit}`] : ['–', '–'];
+}
+
+/** CPU seconds: the median, with the range when there is more than one run. */
+export function cpuCell(x: Summary | null | undefined): string {
+  return x ? `${fmt(x.median)} s${x.n > 1 ? ` (${fmt(x.min)}–${fmt(x.max)})` : ''}` : '–';
+}
+
+/** Peak RSS: the highest run, with the range when there is more than one run, and the idle RSS when given. */
+export function rssCell(x: Summary | null | undefined, idle?: number): string {
+  return x ? `${mb(x.max)}${x.n > 1 ? ` (runs ${mb(x.min)}–${mb(x.max)})` : ''}${idle ? `; idle ${mb(idle)}` : ''}` : '–';
+}
+
 /** A GitHub-flavoured markdown table. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[], align?: readonly ('l' | 'r')[]): string {
   const sep = header.map((_, i) => (align?.[i] === 'r' ? '---:' : '---'));

@@ -22,6 +22,11 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Written to the command's stdin, then stdin is closed. */
   input?: string;
+  /**
+   * 'ignore': start the command with no stdin pipe at all (no write to race a fast-exiting command with
+   * EPIPE; `input` is then not used). Default 'pipe'.
+   */
+  stdin?: 'pipe' | 'ignore';
 }
 
 /** A clean PATH for children started with a cleared environment. */
@@ -33,7 +38,7 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
     const child = spawn(cmd, args, {
       env: opts.env ?? process.env,
       cwd: opts.cwd,
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: [opts.stdin ?? 'pipe', 'pipe', 'pipe'],
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];

@@ -1,24 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { FlowRecord } from '../../src/flow/index.js';
 import { Classifier, parseScope } from '../../src/registry/index.js';
+import { makeFlow } from '../support/flows.js';
 
 function flow(method: string, host: string, target: string, headers: Array<[string, string]> = [], status = 200, resHeaders: Array<[string, string]> = []): FlowRecord {
-  return {
-    id: 1,
-    uuid: 'u',
-    state: 'complete',
-    request: { method, scheme: 'https', host, port: 443, target, httpVersion: '1.1', headers },
-    requestBody: null,
-    response: { status, reason: '', httpVersion: '1.1', headers: resHeaders },
-    responseBody: null,
-    timings: { start: 0, end: 1 },
-    clientAddr: null,
-    serverAddr: null,
-    error: null,
-    requestBytes: 0,
-    responseBytes: 0,
-    facts: {},
-  };
+  return makeFlow({ id: 1, uuid: 'u', request: { method, host, target, headers }, response: { status, reason: '', headers: resHeaders } });
 }
 
 describe('token requests', () => {

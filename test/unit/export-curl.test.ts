@@ -10,27 +10,11 @@ import { curlBodyFor, curlCommand, Placeholders, shellQuote, Sink, writeCurl, ty
 import { parseFilter } from '../../src/filter/index.js';
 import type { FlowRecord, HeaderList } from '../../src/flow/index.js';
 import { Recording } from '../../src/store/index.js';
+import { makeFlow } from '../support/flows.js';
 import { patternBytes } from '../support/origin.js';
 
 function flow(method: string, url: string, headers: HeaderList, over: Partial<FlowRecord> = {}): FlowRecord {
-  const u = new URL(url);
-  return {
-    id: 7,
-    uuid: randomUUID(),
-    state: 'complete',
-    request: { method, scheme: u.protocol === 'https:' ? 'https' : 'http', host: u.hostname, port: Number(u.port) || (u.protocol === 'https:' ? 443 : 80), target: url.slice(url.indexOf('/', 8)), httpVersion: '1.1', headers },
-    requestBody: null,
-    response: { status: 200, reason: 'OK', httpVersion: '1.1', headers: [] },
-    responseBody: null,
-    timings: { start: 0, end: 1 },
-    clientAddr: null,
-    serverAddr: null,
-    error: null,
-    requestBytes: 0,
-    responseBytes: 0,
-    facts: {},
-    ...over,
-  };
+  return makeFlow({ id: 7, uuid: randomUUID(), url, request: { method, headers }, ...over });
 }
 
 /** Run the command with `curl` swapped for a printer: the shell's own parse of the quoting. */

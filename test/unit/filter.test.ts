@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { FlowRecord, FlowState, HeaderList } from '../../src/flow/index.js';
 import type { RegistryFacts } from '../../src/registry/types.js';
 import { FILTER_OPERATORS, FilterSyntaxError, filterHelp, parseFilter, type FilterSubject } from '../../src/filter/index.js';
+import { makeFacts, makeFlow } from '../support/flows.js';
 
 // ------------------------------------------------------------------ fixtures
 
@@ -25,58 +26,21 @@ interface Fx {
 let ids = 0;
 
 function flow(fx: Fx): FlowRecord {
-  const u = new URL(fx.url);
-  const scheme = u.protocol === 'https:' ? 'https' : 'http';
   const status = fx.status === undefined ? 200 : fx.status;
-  const id = ++ids;
-  return {
-    id,
-    uuid: `00000000-0000-4000-8000-${String(id).padStart(12, '0')}`,
+  return makeFlow({
+    id: ++ids,
+    url: fx.url,
     state: fx.state ?? (status === null ? 'open' : 'complete'),
-    request: {
-      method: fx.method ?? 'GET',
-      scheme,
-      host: u.hostname,
-      port: u.port ? Number(u.port) : scheme === 'https' ? 443 : 80,
-      target: u.pathname + u.search,
-      httpVersion: '1.1',
-      headers: fx.req ?? [],
-    },
-    requestBody: null,
-    response: status === null ? null : { status, reason: '', httpVersion: '1.1', headers: fx.res ?? [] },
-    responseBody: null,
+    request: { method: fx.method ?? 'GET', headers: fx.req ?? [] },
+    response: status === null ? null : { status, reason: '', headers: fx.res ?? [] },
     timings: { start: 1_700_000_000_000 },
     clientAddr: '127.0.0.1:40000',
-    serverAddr: null,
     error: fx.error ?? null,
-    requestBytes: 0,
-    responseBytes: 0,
-    facts: {},
-  };
-}
-
-function facts(p: Partial<RegistryFacts>): RegistryFacts {
-  return {
-    role: 'other',
-    registry: null,
-    repo: null,
-    reference: null,
-    digest: null,
-    mediaType: null,
-    accept: [],
-    auth: 'none',
-    scopesRequested: [],
-    scopesGranted: [],
-    redirectFrom: null,
-    redirectTo: null,
-    digestCheck: null,
-    digestProblem: null,
-    ...p,
-  };
+  });
 }
 
 function subject(fx: Fx): FilterSubject {
-  const s: FilterSubject = { flow: flow(fx), registry: fx.facts ? facts(fx.facts) : null };
+  const s: FilterSubject = { flow: flow(fx), registry: fx.facts ? makeFacts(fx.facts) : null };
   if (fx.marked !== undefined) s.marked = fx.marked;
   if (fx.comment !== undefined) s.comment = fx.comment;
   if (fx.reqBody !== undefined) s.requestBody = () => fx.reqBody ?? null;

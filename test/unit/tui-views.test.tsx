@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import type { FlowRecord, RegistryFacts } from '../../src/flow/index.js';
+import type { FlowRecord } from '../../src/flow/index.js';
 import { hexDump, isBinary, textLines } from '../../src/tui/body-views/hex.js';
 import { prettyJson, tokenizeJsonLine } from '../../src/tui/body-views/json.js';
 import { tokenView } from '../../src/tui/body-views/token.js';
@@ -17,46 +17,19 @@ import { bodyHeight } from '../../src/tui/state.js';
 import { MemoryBackend } from '../../src/tui/rows.js';
 import { computeView, updateView, type ViewSpec } from '../../src/tui/view.js';
 import { parseFilter } from '../../src/filter/index.js';
-
-function facts(p: Partial<RegistryFacts> = {}): RegistryFacts {
-  return {
-    role: 'other',
-    registry: null,
-    repo: null,
-    reference: null,
-    digest: null,
-    mediaType: null,
-    accept: [],
-    auth: 'none',
-    scopesRequested: [],
-    scopesGranted: [],
-    redirectFrom: null,
-    redirectTo: null,
-    digestCheck: null,
-    digestProblem: null,
-    ...p,
-  };
-}
+import { makeFacts as facts, makeFlow } from '../support/flows.js';
 
 function flow(id: number, p: Partial<FlowRecord> = {}): FlowRecord {
-  return {
+  return makeFlow({
     id,
     uuid: `u-${id}`,
-    state: 'complete',
-    request: { method: 'GET', scheme: 'https', host: id % 3 ? 'registry.test' : 'cdn.test', port: 443, target: `/v2/lab/r${id % 5}/blobs/x${id}`, httpVersion: '1.1', headers: [['Host', 'registry.test']] },
-    requestBody: null,
-    response: { status: [200, 307, 401, 404, 500][id % 5]!, reason: '', httpVersion: '1.1', headers: [] },
-    responseBody: null,
+    request: { host: id % 3 ? 'registry.test' : 'cdn.test', target: `/v2/lab/r${id % 5}/blobs/x${id}`, headers: [['Host', 'registry.test']] },
+    response: { status: [200, 307, 401, 404, 500][id % 5]!, reason: '' },
     timings: { start: 1_000 + id, end: 1_000 + id + (id % 7) },
-    clientAddr: null,
-    serverAddr: null,
-    error: null,
-    requestBytes: 0,
     responseBytes: (id * 7919) % 1000,
-    facts: {},
-    registry: facts({ role: 'blob', repo: `lab/r${id % 5}` }),
+    registry: { role: 'blob', repo: `lab/r${id % 5}` },
     ...p,
-  };
+  });
 }
 
 describe('json body view', () => {
