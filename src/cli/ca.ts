@@ -43,8 +43,10 @@ EOF
 
 # 2. Trust the regtape CA, either system-wide (Debian/Ubuntu):
 sudo cp ${p} /usr/local/share/ca-certificates/regtape.crt && sudo update-ca-certificates
-#    or only for dockerd (keeps the system roots, adds regtape's directory):
-#    Environment="SSL_CERT_DIR=/etc/ssl/certs:${ca.dir}"   (add to the drop-in above)
+#    or only for dockerd, with SSL_CERT_FILE pointing at the system roots plus regtape's CA:
+#      sudo mkdir -p /etc/regtape && cat /etc/ssl/certs/ca-certificates.crt ${p} | sudo tee /etc/regtape/bundle.pem >/dev/null
+#      Environment="SSL_CERT_FILE=/etc/regtape/bundle.pem"   (add to the drop-in above)
+#    (SSL_CERT_DIR=/etc/ssl/certs:${ca.dir} works too: Go reads every PEM in those directories.)
 
 # 3. Restart
 sudo systemctl daemon-reload && sudo systemctl restart docker

@@ -105,6 +105,7 @@ Examples:
     .option('-l, --listen <host:port>', 'proxy mode address (clients use HTTPS_PROXY and trust the regtape CA)', '127.0.0.1:8080')
     .option('--no-proxy', 'no proxy mode (mirror only)')
     .option('-m, --mirror <host:port>', 'also serve a registry endpoint here (registry-mirrors, hosts.toml, registries.conf)')
+    .option('--mirror-tls', 'serve the mirror over HTTPS with a certificate from the regtape CA')
     .option('--registry <host>', 'mirror mode: the recorded registry to serve when the request has no ns= (default: the only/first one)')
     .option('--strict', 'exit with status 1 at shutdown if any request had no recorded answer')
     .option('--report <file.json>', 'write the misses and the recorded flows never used to a JSON file at shutdown')
@@ -132,7 +133,7 @@ Examples:
   regtape replay pull.db --fault '~op cdn-blob & ~repo lab/big => truncate:1000000 once'
   regtape replay pull.db --no-proxy --mirror 127.0.0.1:5000 --strict --report misses.json`,
     )
-    .action(async (file: string, opts: { listen: string; proxy: boolean; mirror?: string; registry?: string; strict?: boolean; report?: string; verbose?: boolean; fault: string[]; expose?: boolean }) =>
+    .action(async (file: string, opts: { listen: string; proxy: boolean; mirror?: string; registry?: string; strict?: boolean; report?: string; verbose?: boolean; fault: string[]; expose?: boolean; mirrorTls?: boolean }) =>
       runReplay(file, { ...opts, home: defaultHome() }),
     );
 

@@ -6,6 +6,7 @@ export interface ReplayCliOptions {
   listen: string;
   proxy: boolean;
   mirror?: string;
+  mirrorTls?: boolean;
   registry?: string;
   strict?: boolean;
   report?: string;
@@ -25,10 +26,10 @@ export async function runReplay(file: string, o: ReplayCliOptions): Promise<void
     log.warn(`${flag} ${addr} (--expose): anyone who can reach this address can read what the recording holds`);
   }
   const restore = captureConsole(log);
-  const replay = await startReplay({ recording: file, listen: o.proxy ? o.listen : false, mirror: o.mirror ?? false, registry: o.registry, home: o.home, log, faults: o.fault });
+  const replay = await startReplay({ recording: file, listen: o.proxy ? o.listen : false, mirror: o.mirror ?? false, mirrorTls: o.mirrorTls, registry: o.registry, home: o.home, log, faults: o.fault });
   log.info(`regtape replaying ${file} (offline: nothing is forwarded)`);
   if (replay.proxyUrl) log.info(`proxy mode: listening on ${replay.proxyUrl} — HTTPS_PROXY=${replay.proxyUrl}, trust ${replay.caCertPath}`);
-  if (replay.mirrorUrl) log.info(`mirror mode: registry endpoint ${replay.mirrorUrl}`);
+  if (replay.mirrorUrl) log.info(`mirror mode: registry endpoint ${replay.mirrorUrl}${o.mirrorTls ? ` (TLS; trust ${replay.caCertPath})` : ''}`);
   log.info('Ctrl-C to stop');
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import type net from 'node:net';
 import { defaultHome, LeafFactory, loadOrCreateAuthority } from '../ca/index.js';
 import { flowUrl } from '../flow/index.js';
@@ -20,6 +21,8 @@ export interface ReplayOptions {
   mirror?: string | false;
   /** Mirror mode: the recorded registry served at /v2/ when the request has no `ns=`. */
   registry?: string;
+  /** Mirror mode over HTTPS, with a certificate from the regtape CA (default: plain HTTP). */
+  mirrorTls?: boolean;
   /** Fault rules `FILTER => ACTION [once|xN]` (see faults.ts), tried in order. */
   faults?: string[];
   /** Where the CA lives (default $REGTAPE_HOME / ~/.config/regtape). */
@@ -82,6 +85,7 @@ export async function startReplay(o: ReplayOptions): Promise<ReplayHandle> {
   const responder = new Responder({ catalog, bodies: rec, log, defaultRegistry: o.registry, faults, classifier });
   const ca = loadOrCreateAuthority(o.home ?? defaultHome());
 
+  const leafs = new LeafFactory(ca);
   let proxy: RunningProxy | null = null;
   const listen = o.listen === undefined ? '127.0.0.1:0' : o.listen;
   if (listen !== false) {
@@ -90,7 +94,7 @@ export async function startReplay(o: ReplayOptions): Promise<ReplayHandle> {
       host,
       port,
       ca,
-      leafs: new LeafFactory(ca),
+      leafs,
       hostMap: new HostMap(),
       observer: { begin: () => ({ end: () => {} }) },
       log,
@@ -98,13 +102,23 @@ export async function startReplay(o: ReplayOptions): Promise<ReplayHandle> {
     });
   }
 
-  let mirror: http.Server | null = null;
+  let mirror: http.Server | https.Server | null = null;
   let mirrorUrl: string | null = null;
   const mirrorAddr = o.mirror === undefined ? '127.0.0.1:0' : o.mirror;
   if (mirrorAddr !== false) {
     const { host, port } = parseAddr(mirrorAddr, '--mirror');
     // requestTimeout 0: Node 20 answers 408 after 300 s otherwise; a slow 2 GB push takes longer.
-    mirror = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 });
+    const serverOptions = { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 };
+    if (o.mirrorTls) {
+      const first = leafs.get(host);
+      mirror = https.createServer({
+        ...serverOptions,
+        cert: first.certPem + ca.certPem,
+        key: first.keyPem,
+        ALPNProtocols: ['http/1.1'],
+        SNICallback: (name, cb) => cb(null, leafs.get(name || host).context),
+      });
+    } else mirror = http.createServer(serverOptions);
     mirror.on('request', (req, res) => responder.handle(req, res, { mode: 'mirror', base: mirrorUrl! }));
     await new Promise<void>((resolve, reject) => {
       mirror!.once('error', (e: NodeJS.ErrnoException) =>
@@ -112,7 +126,7 @@ export async function startReplay(o: ReplayOptions): Promise<ReplayHandle> {
       );
       mirror!.listen(port, host, () => resolve());
     });
-    mirrorUrl = `http://${host.includes(':') ? `[${host}]` : host}:${(mirror.address() as net.AddressInfo).port}`;
+    mirrorUrl = `${o.mirrorTls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${(mirror.address() as net.AddressInfo).port}`;
   }
 
   const unused = () =>

@@ -70,7 +70,7 @@ export async function spawnReplay(args: string[], env: Record<string, string>, t
   const mirrorUrl = await new Promise<string>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`regtape replay did not start:\n${err}`)), timeoutMs);
     proc.stderr!.on('data', () => {
-      const m = /registry endpoint (http:\/\/[\d.:]+)/.exec(err);
+      const m = /registry endpoint (https?:\/\/[\d.:]+)/.exec(err);
       if (m) {
         clearTimeout(t);
         resolve(m[1]!);
