@@ -30,7 +30,6 @@ export interface Leaf {
  * validity 397 days.
  */
 export class LeafFactory {
-  private readonly key: KeyObject;
   private readonly keyPem: string;
   private readonly publicKey: forge.pki.PublicKey;
   private readonly ski: string;
@@ -39,12 +38,10 @@ export class LeafFactory {
   constructor(private readonly ca: Authority) {
     const privateKey = leafKey(ca.dir);
     const publicKey = createPublicKey(privateKey);
-    this.key = privateKey;
     this.keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     const pubPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
     this.publicKey = pki.publicKeyFromPem(pubPem);
     this.ski = forge.util.bytesToHex(subjectKeyId(pubPem));
-    void this.key;
   }
 
   /** Leaf for `host` (DNS name or IP literal), issued on first use and cached. */

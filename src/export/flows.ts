@@ -21,8 +21,7 @@ export function* selectFlows(rec: Recording, filter?: Filter | null): Generator<
     const page = rec.list({ afterId: after, limit: PAGE });
     if (!page.length) return;
     for (const f of page) {
-      const facts = classifier.classify(f);
-      f.registry ??= facts;
+      classifier.fill(f);
       if (!filter || filter(filterSubject(f, rec))) yield f;
     }
     after = page[page.length - 1]!.id;

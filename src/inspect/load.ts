@@ -20,10 +20,7 @@ export async function loadRecording(rec: Recording): Promise<LoadedRecording> {
   const flows = rec.list();
   if (flows.some((f) => !f.registry)) {
     const c = new Classifier();
-    for (const f of flows) {
-      const facts = c.classify(f);
-      f.registry ??= facts;
-    }
+    for (const f of flows) c.fill(f);
   }
   const manifests = new Map<number, ParsedManifest>();
   for (const f of flows) {

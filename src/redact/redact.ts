@@ -14,8 +14,6 @@ import type { HeaderList, RedactionFact, TokenFact } from '../flow/index.js';
  */
 export class Redactor {
   private readonly key: Buffer;
-  /** Every marker this redactor produced, with where it was first used. */
-  readonly seen = new Map<string, string>();
 
   constructor(key: Buffer = randomBytes(32)) {
     this.key = key;
@@ -118,7 +116,7 @@ export function redactUrl(url: string, r: Redactor, where: string): Redacted<str
   return { ...res, value: res.value + tail };
 }
 
-function redactCredentialValue(name: string, value: string, r: Redactor, where: string): Redacted<string> {
+function redactCredentialValue(value: string, r: Redactor, where: string): Redacted<string> {
   const redactions: RedactionFact[] = [];
   const tokens: TokenFact[] = [];
   const m = /^(\S+)\s+(.*)$/.exec(value);
@@ -148,7 +146,6 @@ function redactCredentialValue(name: string, value: string, r: Redactor, where: 
   const marker = r.marker(cred);
   redactions.push({ where, marker });
   if (scheme.toLowerCase() === 'bearer') tokens.push({ where, marker, claims: tokenClaims(cred) });
-  void name;
   return { value: `${scheme} ${marker}`, redactions, tokens };
 }
 
@@ -175,7 +172,7 @@ export function redactHeaders(headers: HeaderList, r: Redactor, side: 'request' 
     const n = k.toLowerCase();
     const where = `${side}.header:${n}`;
     let res: Redacted<string> | null = null;
-    if (SECRET_HEADERS.has(n)) res = redactCredentialValue(n, v, r, where);
+    if (SECRET_HEADERS.has(n)) res = redactCredentialValue(v, r, where);
     else if (n === 'cookie') res = redactCookie(v, r, where, false);
     else if (n === 'set-cookie') res = redactCookie(v, r, where, true);
     else if (n === 'location' || n === 'content-location') res = redactUrl(v, r, `${side}.header:${n}`);

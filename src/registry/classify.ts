@@ -2,6 +2,26 @@ import { getHeader, getHeaders, type AuthClass, type FlowRecord, type RegistryFa
 import { baseMediaType } from './media-types.js';
 import { digestInPath, isDigest, matchRoute, splitTarget } from './routes.js';
 
+/** Facts of a flow nothing is known about yet (role `other`, no registry). */
+export function emptyFacts(): RegistryFacts {
+  return {
+    role: 'other',
+    registry: null,
+    repo: null,
+    reference: null,
+    digest: null,
+    mediaType: null,
+    accept: [],
+    auth: 'none',
+    scopesRequested: [],
+    scopesGranted: [],
+    redirectFrom: null,
+    redirectTo: null,
+    digestCheck: null,
+    digestProblem: null,
+  };
+}
+
 /** Parse one scope string `type:name:actions`; the name may itself contain ':' (host:port/repo), so split from both ends. */
 export function parseScope(s: string): Scope | null {
   const first = s.indexOf(':');
@@ -89,20 +109,10 @@ export class Classifier {
     const host = req.host.toLowerCase();
     const hostPort = req.port === (req.scheme === 'https' ? 443 : 80) ? host : `${host}:${req.port}`;
     const facts: RegistryFacts = {
-      role: 'other',
-      registry: null,
-      repo: null,
-      reference: null,
-      digest: null,
+      ...emptyFacts(),
       mediaType: baseMediaType(res ? getHeader(res.headers, 'content-type') : null),
       accept: acceptSet(req.headers),
       auth: authClass(req.headers),
-      scopesRequested: [],
-      scopesGranted: [],
-      redirectFrom: null,
-      redirectTo: null,
-      digestCheck: null,
-      digestProblem: null,
     };
     const requestToken = (flow.facts.tokens ?? []).find((t) => t.where === 'request.header:authorization');
     if (requestToken) facts.scopesGranted = scopesFromClaims(requestToken.claims);
@@ -210,6 +220,17 @@ export class Classifier {
       facts.reference = facts.digest;
     }
     return this.finish(flow, facts);
+  }
+
+  /**
+   * For flows read back from a recording: learn from the flow (realms, redirects) and give
+   * it facts unless it already carries the ones stored while recording. Flows must come
+   * in recording order.
+   */
+  fill(flow: FlowRecord): RegistryFacts {
+    const facts = this.classify(flow);
+    flow.registry ??= facts;
+    return flow.registry;
   }
 
   /** Digest checks: the stored body's sha256 against the URL digest and Docker-Content-Digest. */

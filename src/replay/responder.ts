@@ -118,8 +118,7 @@ export class Responder {
         return true;
       case 'expire': {
         req.resume();
-        const { key, reg } = this.registryFor(at, splitTarget(req.url ?? '/').query);
-        void key;
+        const { reg } = this.registryFor(at, splitTarget(req.url ?? '/').query);
         const realm = at.mode === 'mirror' ? `${at.base}/regtape/token/${encodeURIComponent(reg?.host ?? '_')}` : (reg?.challenge?.realm ?? '');
         const header = `Bearer realm="${realm}"${reg?.challenge?.service ? `,service="${reg.challenge.service}"` : ''},error="invalid_token"`;
         writeRegistryError(res, new RegistryError(401, 'UNAUTHORIZED', 'token expired (regtape fault)', { fault: rule.source }, { 'www-authenticate': header }), req.method === 'HEAD');
@@ -161,7 +160,7 @@ export class Responder {
     const hostPath = at.mode === 'proxy' ? `${at.host}${path}` : null;
 
     // Mirror-mode endpoints regtape adds for itself: token realm and blob redirects.
-    if (at.mode === 'mirror' && path.startsWith('/regtape/')) return this.mirrorInternal(req, res, at, path, query);
+    if (at.mode === 'mirror' && path.startsWith('/regtape/')) return this.mirrorInternal(req, res, at, path);
 
     // Token endpoints answer every request (never consumed), with a fresh issued_at.
     if (hostPath && cat.tokenEndpoints.has(hostPath)) return this.serveToken(req, res, cat.tokenEndpoints.get(hostPath)!);
@@ -260,7 +259,7 @@ export class Responder {
     return h.map((v, i) => (i % 2 === 1 && /^www-authenticate$/i.test(h[i - 1]!) ? v.replace(/realm="[^"]*"/, `realm="${at.base}/regtape/token/_"`) : v));
   }
 
-  private mirrorInternal(req: IncomingMessage, res: ServerResponse, at: Arrival & { mode: 'mirror' }, path: string, query: URLSearchParams): void {
+  private mirrorInternal(req: IncomingMessage, res: ServerResponse, at: Arrival & { mode: 'mirror' }, path: string): void {
     req.resume();
     const tok = /^\/regtape\/token\/([^/]+)$/.exec(path);
     if (tok) {
@@ -276,7 +275,6 @@ export class Responder {
     }
     const blob = /^\/regtape\/blobs\/(sha256:[0-9a-f]{64})$/.exec(path);
     if (blob) return this.serveBlob(req, res, blob[1]!);
-    void query;
     writeRegistryError(res, new RegistryError(404, 'NAME_UNKNOWN', `no such regtape endpoint ${path}`), req.method === 'HEAD');
   }
 

@@ -67,12 +67,13 @@ export function sendBody(req: IncomingMessage, res: ServerResponse, src: BodySou
   piped(src.readBody(sha, range ? range : undefined), res, range ? range.end - range.start + 1 : size);
 }
 
+const REFRAMED = /^(content-length|transfer-encoding|date)$/i;
+
 /** Serve a recorded response as it was (status, headers in order, body), with optional body rewrite. */
 export function sendRecorded(req: IncomingMessage, res: ServerResponse, src: BodySource, f: FlowRecord, rewrite?: { body?: (b: Buffer) => Buffer; headers?: (h: string[]) => string[] }): void {
   const r = f.response!;
-  let raw: string[] = [];
-  for (const [k, v] of r.headers) raw.push(k, v);
-  raw = forwardableHeaders(raw).filter((_, i, a) => (i % 2 === 0 ? !/^(content-length|transfer-encoding|date)$/i.test(a[i]!) : !/^(content-length|transfer-encoding|date)$/i.test(a[i - 1]!)));
+  // Framing is recomputed for the body we send; Date is of another day.
+  let raw = forwardableHeaders(r.headers.filter(([k]) => !REFRAMED.test(k)).flat());
   if (rewrite?.headers) raw = rewrite.headers(raw);
   const sha = f.responseBody?.sha256;
   if (!sha) {

@@ -73,10 +73,7 @@ export async function startReplay(o: ReplayOptions): Promise<ReplayHandle> {
   const ownsRecording = typeof o.recording === 'string';
   const flows = rec.list();
   const classifier = new Classifier();
-  for (const f of flows) {
-    const facts = classifier.classify(f);
-    f.registry ??= facts;
-  }
+  for (const f of flows) classifier.fill(f);
   const catalog: Catalog = buildCatalog(flows, (sha) => rec.readBodySync(sha, 4 << 20));
   if (o.registry && !catalog.registries.has(o.registry)) {
     throw new Error(`--registry ${o.registry}: not in the recording (recorded: ${[...catalog.registries.keys()].join(', ') || 'none'})`);

@@ -74,7 +74,7 @@ export class BodyStore {
 
   /**
    * Place a captured file body under its digest (rename, or drop it if that content is
-   * already there). Returns false for in-memory bodies, which the caller stores inline.
+   * already there). In-memory bodies have no file: nothing to do, the caller stores them inline.
    */
   async placeFile(body: CapturedBody): Promise<void> {
     if (!body.tmpFile) return;

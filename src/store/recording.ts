@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import type { BodyRef, FlowFacts, FlowRecord, FlowState, HeaderList, RegistryFacts } from '../flow/index.js';
-import { BodyStore, type CapturedBody } from './body-store.js';
+import { BodyStore, INLINE_LIMIT, type CapturedBody } from './body-store.js';
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 
 /** Stable error codes for everything that can be wrong with a recording file. */
@@ -68,10 +68,12 @@ export interface OpenOptions {
   create?: boolean;
 }
 
-interface FlowRow {
+/**
+ * The columns of a flow a list needs (no headers, no facts JSON except registry):
+ * cheap enough to read 100k of them at once.
+ */
+export interface FlowSummaryRow {
   id: number;
-  uuid: string;
-  session: number;
   state: FlowState;
   scheme: 'http' | 'https';
   host: string;
@@ -79,33 +81,41 @@ interface FlowRow {
   method: string;
   target: string;
   http_version: string;
-  req_headers: string;
-  req_body_sha256: string | null;
-  req_body_size: number | null;
-  req_body_redacted: number;
   status: number | null;
   reason: string | null;
   res_http_version: string | null;
-  res_headers: string | null;
-  res_body_sha256: string | null;
-  res_body_size: number | null;
-  res_body_redacted: number;
   t_start: number;
-  t_connect: number | null;
-  t_tls: number | null;
-  t_request_sent: number | null;
   t_first_byte: number | null;
   t_end: number | null;
-  client_addr: string | null;
-  server_addr: string | null;
-  error: string | null;
   req_bytes: number;
   res_bytes: number;
-  facts: string;
+  error: string | null;
   registry: string | null;
   marked: number;
   comment: string | null;
 }
+
+interface FlowRow extends FlowSummaryRow {
+  uuid: string;
+  session: number;
+  req_headers: string;
+  req_body_sha256: string | null;
+  req_body_size: number | null;
+  req_body_redacted: number;
+  res_headers: string | null;
+  res_body_sha256: string | null;
+  res_body_size: number | null;
+  res_body_redacted: number;
+  t_connect: number | null;
+  t_tls: number | null;
+  t_request_sent: number | null;
+  client_addr: string | null;
+  server_addr: string | null;
+  facts: string;
+}
+
+const SUMMARY_COLUMNS =
+  'id, state, scheme, host, port, method, target, http_version, status, reason, res_http_version, t_start, t_first_byte, t_end, req_bytes, res_bytes, error, registry, marked, comment';
 
 /** A body ready to be referenced by a flow: placed on disk, or to be stored inline. */
 export interface StoredBody {
@@ -128,6 +138,8 @@ export class Recording {
   readonly bodies: BodyStore;
   readonly readonly: boolean;
   private sessionId = 0;
+  private summaryStmt: Database.Statement | undefined;
+  private headersStmt: Database.Statement | undefined;
   private readonly stmts: ReturnType<Recording['prepare']> | null;
 
   private constructor(
@@ -233,7 +245,7 @@ export class Recording {
       return { ref: { sha256: body.sha256, size: body.size, redacted } };
     }
     const buf = body.buffer!;
-    if (buf.length > INLINE_BODY_MAX) {
+    if (buf.length > INLINE_LIMIT) {
       await this.bodies.placeBuffer(body.sha256, buf);
       return { ref: { sha256: body.sha256, size: body.size, redacted } };
     }
@@ -329,6 +341,22 @@ export class Recording {
     });
   }
 
+  /** List columns of flows in arrival order, paged by id (the TUI's 100k-row list). */
+  listSummaries(afterId: number, limit: number): FlowSummaryRow[] {
+    return this.guard(() => {
+      this.summaryStmt ??= this.db.prepare(`SELECT ${SUMMARY_COLUMNS} FROM flows WHERE id > ? ORDER BY id LIMIT ?`);
+      return this.summaryStmt.all(afterId, limit) as FlowSummaryRow[];
+    });
+  }
+
+  /** A flow's request and response headers as stored (JSON text), without parsing the rest. */
+  rawHeaders(id: number): [string | null, string | null] {
+    return this.guard(() => {
+      this.headersStmt ??= this.db.prepare('SELECT req_headers, res_headers FROM flows WHERE id = ?').raw();
+      return (this.headersStmt.get(id) as [string | null, string | null] | undefined) ?? [null, null];
+    });
+  }
+
   /** Every flow, in order, without loading them all at once. */
   *iterate(): IterableIterator<FlowRecord> {
     for (const row of this.db.prepare('SELECT * FROM flows ORDER BY id').iterate() as IterableIterator<FlowRow>) yield rowToFlow(row);
@@ -402,8 +430,6 @@ export class Recording {
   }
 }
 
-/** Inline bodies up to this size; larger buffered bodies become files. */
-const INLINE_BODY_MAX = 64 * 1024;
 
 function migrate(db: Database.Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;

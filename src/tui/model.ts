@@ -59,6 +59,7 @@ export class FlowModel {
   /** Recordings made before classification existed: classify in order, as `regtape show` does. */
   private classify(rows: FlowRecord[]): void {
     for (const f of rows) {
+      // Rows with stored facts are skipped: classifying reads their headers from the recording.
       if (f.registry) continue;
       this.classifier ??= new Classifier();
       try {

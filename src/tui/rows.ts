@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { BodyRef, FlowFacts, FlowRecord, FlowState, HeaderList, RegistryFacts, RequestHead, ResponseHead, Timings } from '../flow/index.js';
-import type { Recording } from '../store/index.js';
+import type { FlowSummaryRow, Recording } from '../store/index.js';
 
 /**
  * Where the TUI gets what a light row does not carry: the full flow (headers,
@@ -127,33 +127,6 @@ export class LightFlow implements FlowRecord {
   }
 }
 
-interface LightRowData {
-  id: number;
-  state: FlowState;
-  scheme: 'http' | 'https';
-  host: string;
-  port: number;
-  method: string;
-  target: string;
-  http_version: string;
-  status: number | null;
-  reason: string | null;
-  res_http_version: string | null;
-  t_start: number;
-  t_first_byte: number | null;
-  t_end: number | null;
-  req_bytes: number;
-  res_bytes: number;
-  error: string | null;
-  registry: string | null;
-  marked: number;
-  comment: string | null;
-}
-
-const LIGHT_SQL = `SELECT id, state, scheme, host, port, method, target, http_version, status, reason, res_http_version,
-  t_start, t_first_byte, t_end, req_bytes, res_bytes, error, registry, marked, comment
-  FROM flows WHERE id > ? ORDER BY id LIMIT ?`;
-
 /** How many full flows the backend keeps parsed (the detail view, a filter walking headers). */
 const FULL_CACHE = 64;
 
@@ -166,8 +139,6 @@ export class RecordingBackend implements Backend {
   readonly label: string;
   readonly recording: Recording;
   private readonly cache = new Map<number, FlowRecord | undefined>();
-  private readonly lightStmt;
-  private readonly headerStmt;
   /** The last row whose headers were read: a filter asks for both sides of one flow in a row. */
   private hdr: { id: number; raw: [string | null, string | null]; parsed: [HeaderList | null, HeaderList | null] } | null = null;
   private writer: Recording | null;
@@ -179,8 +150,6 @@ export class RecordingBackend implements Backend {
   ) {
     this.label = rec.path;
     this.recording = rec;
-    this.lightStmt = rec.db.prepare(LIGHT_SQL);
-    this.headerStmt = rec.db.prepare('SELECT req_headers, res_headers FROM flows WHERE id = ?').raw();
     this.writer = rec.readonly ? null : rec;
   }
 
@@ -207,8 +176,7 @@ export class RecordingBackend implements Backend {
     const cached = this.cache.get(id);
     if (cached) return side === 'request' ? cached.request.headers : (cached.response?.headers ?? null);
     if (this.hdr?.id !== id) {
-      const raw = this.headerStmt.get(id) as [string | null, string | null] | undefined;
-      this.hdr = { id, raw: raw ?? [null, null], parsed: [null, null] };
+      this.hdr = { id, raw: this.rec.rawHeaders(id), parsed: [null, null] };
     }
     const i = side === 'request' ? 0 : 1;
     const h = this.hdr;
@@ -251,7 +219,7 @@ export class RecordingBackend implements Backend {
   }
 
   loadRows(afterId: number, limit: number): FlowRecord[] {
-    const rows = this.lightStmt.all(afterId, limit) as LightRowData[];
+    const rows = this.rec.listSummaries(afterId, limit);
     const out: FlowRecord[] = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) out[i] = this.light(rows[i]!);
     return out;
@@ -284,7 +252,7 @@ export class RecordingBackend implements Backend {
     return v;
   }
 
-  private light(r: LightRowData): LightFlow {
+  private light(r: FlowSummaryRow): LightFlow {
     const s = (v: string) => this.intern(v);
     let registry: RegistryFacts | null = null;
     if (r.registry) {

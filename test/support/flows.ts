@@ -7,24 +7,12 @@
  *   makeFlow({ request: { method: 'HEAD' }, response: null, registry: { role: 'blob' } })
  */
 import type { FlowRecord, RegistryFacts, RequestHead, ResponseHead } from '../../src/flow/index.js';
+import { emptyFacts } from '../../src/registry/index.js';
 
 /** Registry facts of an unremarkable flow ('other', nothing known), with `p` on top. */
 export function makeFacts(p: Partial<RegistryFacts> = {}): RegistryFacts {
   return {
-    role: 'other',
-    registry: null,
-    repo: null,
-    reference: null,
-    digest: null,
-    mediaType: null,
-    accept: [],
-    auth: 'none',
-    scopesRequested: [],
-    scopesGranted: [],
-    redirectFrom: null,
-    redirectTo: null,
-    digestCheck: null,
-    digestProblem: null,
+    ...emptyFacts(),
     ...p,
   };
 }
