@@ -3,7 +3,8 @@ import path from 'node:path';
 import { LeafFactory, loadOrCreateAuthority } from '../ca/index.js';
 import { captureConsole, createLogger, type Logger } from '../log/index.js';
 import { HostMap, startProxy, type RunningProxy } from '../proxy/index.js';
-import { formatBytes, Recorder, type RecorderAddon } from '../record/index.js';
+import { formatBytes } from '../flow/index.js';
+import { Recorder, type RecorderAddon } from '../record/index.js';
 import { Classifier } from '../registry/index.js';
 import { Recording } from '../store/index.js';
 

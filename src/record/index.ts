@@ -1,2 +1,2 @@
-export { Recorder, flowLine, formatBytes } from './recorder.js';
+export { Recorder, flowLine } from './recorder.js';
 export type { ActiveExchange, RecorderAddon, RecorderOptions, RecorderStats } from './recorder.js';

@@ -287,7 +287,6 @@ function collectBearerFacts(request: RequestHead, tokens: TokenFact[]): void {
   if (m) tokens.push({ where: 'request.header:authorization', marker: '', claims: tokenClaims(m[1]!) });
 }
 
-export { formatBytes };
 
 /** One stderr line per flow: method, host, path, status, bytes, ms. */
 export function flowLine(f: FlowRecord): string {
