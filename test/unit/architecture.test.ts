@@ -11,6 +11,7 @@ const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sr
 
 const ALLOWED: Record<string, string[]> = {
   errors: [],
+  term: [],
   flow: [],
   log: [],
   redact: ['flow'],
@@ -28,7 +29,7 @@ const ALLOWED: Record<string, string[]> = {
   diff: ['flow', 'registry', 'store', 'inspect', 'filter'],
   cli: ['*'],
 };
-const PURE = new Set(['flow', 'redact', 'registry', 'filter']);
+const PURE = new Set(['flow', 'redact', 'registry', 'filter', 'errors', 'term']);
 const IO = /^node:(net|tls|http|https|fs|fs\/promises|child_process|dgram)$/;
 
 function files(dir: string): string[] {
@@ -55,7 +56,7 @@ describe('architecture', () => {
         const target = path.relative(SRC, path.resolve(path.dirname(file), spec));
         const tmod = target.includes(path.sep) ? target.split(path.sep)[0]! : '(root)';
         if (tmod === mod) continue;
-        if (tmod === 'errors') continue; // L0: the user-facing error catalogue, importable from everywhere
+        if (tmod === 'errors' || tmod === 'term') continue; // L0, importable from everywhere: error catalogue, safe text
         if (mod === '(root)') continue; // src/index.ts re-exports the public API
         const allowed = ALLOWED[mod];
         if (!allowed) {
