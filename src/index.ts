@@ -8,6 +8,7 @@
  */
 export { startReplay } from './replay/index.js';
 export type { ReplayOptions, ReplayHandle, ReplayReport, Miss } from './replay/index.js';
-export { Recording, RecordingError } from './store/index.js';
+export { Recording } from './store/index.js';
+export { RegtapeError, ERRORS, EXIT, formatError, type ErrorCode } from './errors/index.js';
 export type { FlowRecord, RequestHead, ResponseHead, HeaderList, RegistryFacts } from './flow/index.js';
 export { parseFilter, FilterSyntaxError } from './filter/index.js';

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import forge from 'node-forge';
+import { RegtapeError } from '../errors/index.js';
 
 const { pki, asn1 } = forge;
 
@@ -142,17 +143,6 @@ function toAuthority(dir: string, certPem: string, keyPem: string, created: bool
   };
 }
 
-/** Error with a stable code; the CLI prints `message` as is. */
-export class CaError extends Error {
-  constructor(
-    readonly code: 'CA_UNREADABLE' | 'CA_INVALID' | 'CA_HOME',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'CaError';
-  }
-}
-
 /**
  * Load the CA from `dir`, creating it on first use (dir 0700, key 0600). Creation is
  * atomic: files are written under temporary names and renamed, key first, so a
@@ -166,7 +156,7 @@ export function loadOrCreateAuthority(dir: string, opts: CreateAuthorityOptions 
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     fs.chmodSync(dir, 0o700);
   } catch (e) {
-    throw new CaError('CA_HOME', `cannot create the CA directory ${dir}: ${(e as Error).message} (set REGTAPE_HOME to a writable directory)`);
+    throw new RegtapeError('ca-error', `cannot create the CA directory ${dir}: ${(e as Error).message} (set REGTAPE_HOME to a writable directory)`);
   }
   const { certPem, keyPem } = createAuthorityMaterial(opts);
   const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -195,7 +185,7 @@ export function loadAuthority(dir: string): Authority {
     certPem = fs.readFileSync(certPath, 'utf8');
     keyPem = fs.readFileSync(keyPath, 'utf8');
   } catch (e) {
-    throw new CaError('CA_UNREADABLE', `cannot read the CA in ${dir}: ${(e as Error).message}`);
+    throw new RegtapeError('ca-error', `cannot read the CA in ${dir}: ${(e as Error).message}`);
   }
   try {
     const a = toAuthority(dir, certPem, keyPem, false);
@@ -203,7 +193,7 @@ export function loadAuthority(dir: string): Authority {
     if (mode & 0o077) fs.chmodSync(keyPath, 0o600);
     return a;
   } catch (e) {
-    throw new CaError('CA_INVALID', `the CA in ${dir} is not valid (${(e as Error).message}); move it away and run \`regtape ca\` to make a new one`);
+    throw new RegtapeError('ca-invalid', `the CA in ${dir} is not valid (${(e as Error).message}); move it away and run \`regtape ca\` to make a new one`);
   }
 }
 

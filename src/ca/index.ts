@@ -1,7 +1,6 @@
 export type { Authority, CreateAuthorityOptions } from './authority.js';
 export {
   authorityExists,
-  CaError,
   nameConstraintsOf,
   retireAuthority,
   CA_CERT_FILE,

@@ -1,13 +1,15 @@
 import { FilterSyntaxError, parseFilter, type Filter } from '../filter/index.js';
 import { filterSubject, flowJson, flowLine, loadRecording, renderShow, styleFor } from '../inspect/index.js';
 import { Recording } from '../store/index.js';
+import { RegtapeError } from '../errors/index.js';
 
-function compile(expr: string | undefined): Filter | null {
+/** A --filter option compiled, or a bad-filter error pointing at the place and at the help. */
+export function compileFilterOption(expr: string | undefined): Filter | null {
   if (!expr) return null;
   try {
     return parseFilter(expr);
   } catch (e) {
-    if (e instanceof FilterSyntaxError) throw new Error(`${e.message}\n(see \`regtape flows --help\` for the filter language)`);
+    if (e instanceof FilterSyntaxError) throw new RegtapeError('bad-filter', `--filter: ${e.message}\n(see \`regtape flows --help\` for the filter language)`, { cause: e });
     throw e;
   }
 }
@@ -17,7 +19,7 @@ export async function runShow(file: string, opts: { flows?: boolean; filter?: st
   const rec = Recording.open(file, { readonly: true });
   try {
     const loaded = await loadRecording(rec);
-    const filter = compile(opts.filter);
+    const filter = compileFilterOption(opts.filter);
     if (filter) {
       const keep = new Set(loaded.flows.filter((f) => filter(filterSubject(f, rec))).map((f) => f.id));
       loaded.flows = loaded.flows.filter((f) => keep.has(f.id));
@@ -32,7 +34,7 @@ export async function runShow(file: string, opts: { flows?: boolean; filter?: st
 
 /** `regtape flows FILE.db [--filter EXPR] [--json]`. */
 export async function runFlows(file: string, opts: { filter?: string; json?: boolean }): Promise<void> {
-  const filter = compile(opts.filter);
+  const filter = compileFilterOption(opts.filter);
   const rec = Recording.open(file, { readonly: true });
   try {
     const { flows } = await loadRecording(rec);
@@ -88,5 +90,5 @@ export async function runVerify(file: string): Promise<void> {
   }
   for (const p of problems) process.stdout.write(`problem: ${p}\n`);
   process.stdout.write(`${file}: ${bodies} bodies (${bytes} bytes) re-hashed, ${problems.length} problem${problems.length === 1 ? '' : 's'}\n`);
-  if (problems.length) process.exitCode = 1;
+  if (problems.length) throw new RegtapeError('verify-failed', `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'} (listed above); the recording does not check out`);
 }

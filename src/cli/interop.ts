@@ -2,23 +2,14 @@ import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { diffRecordings, renderDiff } from '../diff/index.js';
 import { DEFAULT_MAX_BODY, exportOciLayout, indexWord, parseSize, Sink, writeCurl, writeFileAtomically, writeHar, type OciExportResult } from '../export/index.js';
-import { FilterSyntaxError, parseFilter, type Filter } from '../filter/index.js';
+import { compileFilterOption } from './inspect.js';
 import { importHar, mergeRecordings, type ImportSummary } from '../import/index.js';
 import { formatBytes, loadRecording, styleFor } from '../inspect/index.js';
 import { isOci } from '../registry/index.js';
 import { Recording } from '../store/index.js';
+import { RegtapeError } from '../errors/index.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
-
-function compile(expr: string | undefined): Filter | null {
-  if (!expr) return null;
-  try {
-    return parseFilter(expr);
-  } catch (e) {
-    if (e instanceof FilterSyntaxError) throw new Error(`--filter: ${e.message}\n(see \`regtape flows --help\` for the filter language)`);
-    throw e;
-  }
-}
 
 function sizeOption(v: string): number {
   try {
@@ -51,10 +42,10 @@ async function toStdout(fn: () => Promise<void>): Promise<void> {
 
 async function runExport(file: string, o: ExportOptions): Promise<void> {
   const modes = [o.har !== undefined && '--har', o.curl && '--curl', o.ociLayout !== undefined && '--oci-layout'].filter(Boolean);
-  if (modes.length !== 1) throw new Error(modes.length ? `give one of ${modes.join(', ')}, not several` : 'say what to export: --har OUT.har, --curl or --oci-layout DIR (see `regtape export --help`)');
-  if (o.image.length && o.ociLayout === undefined) throw new Error('--image is for --oci-layout; use --filter to pick flows for --har and --curl');
-  if (o.filter && o.ociLayout !== undefined) throw new Error('--filter picks flows for --har and --curl; use --image REPO:TAG to pick images for --oci-layout');
-  const filter = compile(o.filter);
+  if (modes.length !== 1) throw new RegtapeError('bad-argument', modes.length ? `give one of ${modes.join(', ')}, not several` : 'say what to export: --har OUT.har, --curl or --oci-layout DIR (see `regtape export --help`)');
+  if (o.image.length && o.ociLayout === undefined) throw new RegtapeError('bad-argument', '--image is for --oci-layout; use --filter to pick flows for --har and --curl');
+  if (o.filter && o.ociLayout !== undefined) throw new RegtapeError('bad-argument', '--filter picks flows for --har and --curl; use --image REPO:TAG to pick images for --oci-layout');
+  const filter = compileFilterOption(o.filter);
   const rec = Recording.open(file, { readonly: true });
   try {
     if (o.har !== undefined) {

@@ -1,8 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { authorityExists, CaError, defaultHome, loadOrCreateAuthority, retireAuthority } from '../ca/index.js';
-import { HostMapError } from '../proxy/index.js';
-import { RecordingError } from '../store/index.js';
+import { authorityExists, defaultHome, loadOrCreateAuthority, retireAuthority } from '../ca/index.js';
 import { describeCa, SETUP_TARGETS, setupInstructions, type SetupTarget } from './ca.js';
 import { runRecord } from './record.js';
 import { runFlows, runShow, runVerify } from './inspect.js';
@@ -10,6 +8,7 @@ import { runReplay } from './replay.js';
 import { registerUi } from './ui.js';
 import { registerInterop } from './interop.js';
 import { filterHelp } from '../filter/index.js';
+import { ERRORS, EXIT, formatError, RegtapeError } from '../errors/index.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -21,6 +20,9 @@ function positiveNumber(v: string, flag: string): number {
 
 export function buildProgram(): Command {
   const program = new Command();
+  // Set before the subcommands are added, so they inherit it: usage errors print as
+  // `regtape: bad-argument: …` and throw (exit 2 in main) instead of exiting with 1.
+  program.exitOverride().configureOutput({ outputError: (s, write) => write(usageLine(s)) });
   program
     .name('regtape')
     .description('Record, inspect and replay container-registry traffic (docker, containerd, podman, skopeo, crane).')
@@ -58,10 +60,10 @@ constraints, honoured by Go, OpenSSL and browsers) to the registries you debug:
     .action((opts: { setup?: SetupTarget; proxy: string; path?: boolean; pem?: boolean; nameConstraints?: string; regenerate?: boolean }) => {
       const home = defaultHome();
       const domains = opts.nameConstraints?.split(',').map((d) => d.trim()).filter(Boolean);
-      if (opts.nameConstraints !== undefined && !domains?.length) throw new Error('--name-constraints needs at least one domain, e.g. docker.io,docker.com');
+      if (opts.nameConstraints !== undefined && !domains?.length) throw new RegtapeError('bad-argument', '--name-constraints needs at least one domain, e.g. docker.io,docker.com');
       if (opts.regenerate) retireAuthority(home);
       else if (domains && authorityExists(home)) {
-        throw new Error(`a CA already exists in ${home}; add --regenerate to replace it with one limited to ${domains.join(', ')}`);
+        throw new RegtapeError('bad-argument', `a CA already exists in ${home}; add --regenerate to replace it with one limited to ${domains.join(', ')}`);
       }
       const ca = loadOrCreateAuthority(home, { nameConstraints: domains });
       if (opts.path) return void process.stdout.write(`${ca.certPath}\n`);
@@ -172,22 +174,24 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
+/** Commander's `error: unknown option '--x'` as our one error line. */
+function usageLine(s: string): string {
+  return `regtape: bad-argument: ${s.replace(/^error: /, '')}`;
+}
+
+/** The one place errors reach the user: `regtape: <code>: <sentence>`, and the documented exit status. */
 async function main(): Promise<void> {
-  const program = buildProgram();
-  program.exitOverride();
   try {
-    await program.parseAsync(process.argv);
+    await buildProgram().parseAsync(process.argv);
   } catch (e) {
     if (e instanceof CommanderError) {
-      process.exitCode = e.exitCode;
+      // --help and --version end with exitCode 0; everything else commander refuses is a usage error.
+      process.exitCode = e.exitCode === 0 ? EXIT.ok : ERRORS['bad-argument'].exit;
       return;
     }
-    if (e instanceof RecordingError || e instanceof CaError || e instanceof HostMapError || e instanceof Error) {
-      process.stderr.write(`regtape: ${e.message}\n`);
-      process.exitCode = 1;
-      return;
-    }
-    throw e;
+    const { line, exitCode } = formatError(e);
+    process.stderr.write(`${line}\n`);
+    process.exitCode = exitCode;
   }
 }
 

@@ -7,6 +7,7 @@ import { formatBytes } from '../flow/index.js';
 import { Recorder, type RecorderAddon } from '../record/index.js';
 import { Classifier } from '../registry/index.js';
 import { Recording } from '../store/index.js';
+import { RegtapeError } from '../errors/index.js';
 
 export interface RecordOptions {
   listen: string;
@@ -38,9 +39,9 @@ export interface RecordSession {
 /** Split `HOST:PORT` / `[v6]:PORT` / `PORT`. */
 export function parseListen(s: string): { host: string; port: number } {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s) ?? /^()(\d+)$/.exec(s);
-  if (!m) throw new Error(`--listen ${s}: expected HOST:PORT, e.g. 127.0.0.1:8080`);
+  if (!m) throw new RegtapeError('bad-argument', `--listen ${s}: expected HOST:PORT, e.g. 127.0.0.1:8080`);
   const port = Number(m[2]);
-  if (port > 65535) throw new Error(`--listen ${s}: port out of range`);
+  if (port > 65535) throw new RegtapeError('bad-argument', `--listen ${s}: port out of range`);
   return { host: m[1] || '127.0.0.1', port };
 }
 
@@ -63,7 +64,7 @@ export async function startRecording(o: RecordOptions, log: Logger = createLogge
       if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate in it');
       return pem;
     } catch (e) {
-      throw new Error(`--upstream-ca ${f}: ${(e as Error).message}`);
+      throw new RegtapeError('bad-argument', `--upstream-ca ${f}: ${(e as Error).message}`);
     }
   });
   const ca = loadOrCreateAuthority(o.home);
@@ -75,7 +76,7 @@ export async function startRecording(o: RecordOptions, log: Logger = createLogge
   if (o.keepSecrets) log.warn('--keep-secrets: tokens, passwords and signed URLs are stored AS IS in the recording; do not share it');
   if (o.insecureUpstream) log.warn('--insecure-upstream: upstream TLS certificates are not verified');
   if (!isLoopback(host)) {
-    if (!o.expose) throw new Error(`refusing to listen on ${host}: anyone who can reach it could use the proxy and read what it records; pass --expose to do it anyway, or use 127.0.0.1`);
+    if (!o.expose) throw new RegtapeError('bad-argument', `refusing to listen on ${host}: anyone who can reach it could use the proxy and read what it records; pass --expose to do it anyway, or use 127.0.0.1`);
     log.warn(`listening on ${host} (--expose): anyone who can reach this address can use the proxy and see what it records`);
   }
   const classifier = new Classifier();

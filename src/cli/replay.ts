@@ -1,6 +1,7 @@
 import { captureConsole, createLogger } from '../log/index.js';
 import { startReplay, writeReport } from '../replay/index.js';
 import { isLoopback } from './record.js';
+import { RegtapeError } from '../errors/index.js';
 
 export interface ReplayCliOptions {
   listen: string;
@@ -22,7 +23,7 @@ export async function runReplay(file: string, o: ReplayCliOptions): Promise<void
   for (const [flag, addr] of [['--listen', o.proxy ? o.listen : null], ['--mirror', o.mirror]] as const) {
     const host = addr ? addr.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') : null;
     if (!host || isLoopback(host)) continue;
-    if (!o.expose) throw new Error(`refusing ${flag} ${addr}: anyone who can reach it could read the recording; pass --expose to do it anyway`);
+    if (!o.expose) throw new RegtapeError('bad-argument', `refusing ${flag} ${addr}: anyone who can reach it could read the recording; pass --expose to do it anyway`);
     log.warn(`${flag} ${addr} (--expose): anyone who can reach this address can read what the recording holds`);
   }
   const restore = captureConsole(log);
@@ -44,7 +45,6 @@ export async function runReplay(file: string, o: ReplayCliOptions): Promise<void
   for (const m of report.misses.slice(0, 20)) log.info(`  miss: ${m.method} ${m.url}${m.closest ? ` (closest: ${m.closest}; ${m.differences.join(', ')})` : ''}`);
   restore();
   if (o.strict && report.misses.length) {
-    log.error(`--strict: ${report.misses.length} request(s) had no recorded answer`);
-    process.exitCode = 1;
+    throw new RegtapeError('replay-misses', `--strict: ${report.misses.length} request(s) had no recorded answer${o.report ? ` (see ${o.report})` : ' (add --report FILE.json for the details)'}`);
   }
 }

@@ -45,17 +45,20 @@ export const ERRORS = {
   'recording-corrupt': { exit: EXIT.usage, doc: 'the recording is damaged (rows of the wrong shape, failed integrity check)' },
   'recording-exists': { exit: EXIT.usage, doc: 'the output file exists and the command would overwrite or append to it' },
   'body-missing': { exit: EXIT.usage, doc: 'a stored body the recording refers to is missing or does not match its digest' },
+  'body-too-large': { exit: EXIT.usage, doc: 'a stored body is larger than a command reads whole (manifests, tokens, previews)' },
   'body-store-unsafe': { exit: EXIT.usage, doc: 'the body store is a symlink, not a directory, or not owned by the user' },
   // export / import
   'export-failed': { exit: EXIT.usage, doc: 'an export cannot be made from this recording (e.g. an image that was not pulled)' },
   'import-failed': { exit: EXIT.usage, doc: 'an import could not be completed; nothing was written' },
   // CA
   'ca-error': { exit: EXIT.environment, doc: 'the CA cannot be read, created or replaced' },
+  'ca-invalid': { exit: EXIT.environment, doc: 'the CA files exist but do not form a valid CA (move them away and run `regtape ca` to make a new one)' },
   // environment
   'port-in-use': { exit: EXIT.environment, doc: 'the address to listen on is taken' },
   'permission-denied': { exit: EXIT.environment, doc: 'a file or directory cannot be read or written (EACCES/EPERM)' },
   'not-a-file': { exit: EXIT.environment, doc: 'a path that should be a file is a directory (EISDIR) or the reverse' },
   'no-space': { exit: EXIT.environment, doc: 'the disk is full (ENOSPC)' },
+  'no-terminal': { exit: EXIT.environment, doc: 'the inspector needs a terminal (stdin and stdout must be a TTY)' },
   // checks
   'verify-failed': { exit: EXIT.check, doc: 'verify found bodies or rows that do not check out' },
   'replay-misses': { exit: EXIT.check, doc: 'replay --strict: a request had no recorded answer' },

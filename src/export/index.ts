@@ -2,7 +2,7 @@ export { writeHar, harTimings, formPairs, DEFAULT_MAX_BODY } from './har.js';
 export type { HarExportOptions, HarExportStats, HarBodyInfo } from './har.js';
 export { curlCommand, curlBodyFor, writeCurl, shellQuote, hasMarker, Placeholders, CURL_INLINE_MAX } from './curl.js';
 export type { CurlBody, CurlExportStats } from './curl.js';
-export { exportOciLayout, parseImageSelector, indexWord, OciExportError, REF_NAME, CONTAINERD_NAME } from './oci-layout.js';
+export { exportOciLayout, parseImageSelector, indexWord, REF_NAME, CONTAINERD_NAME } from './oci-layout.js';
 export type { OciExportOptions, OciExportResult, OciExportedImage, ImageSelector } from './oci-layout.js';
 export { selectFlows } from './flows.js';
 export { Sink, writeFileAtomically, tempBeside } from './sink.js';

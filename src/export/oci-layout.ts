@@ -6,6 +6,7 @@ import { loadRecording } from '../inspect/index.js';
 import { baseMediaType, isDigest, isSchema1, MediaTypes, parseManifest, type Operation } from '../registry/index.js';
 import type { Recording } from '../store/index.js';
 import { sha256Hex } from './util.js';
+import { RegtapeError } from '../errors/index.js';
 
 /**
  * The images a recording pulled, as an OCI image layout (image-spec image-layout.md):
@@ -53,13 +54,6 @@ export interface OciExportResult {
   blobsWritten: number;
   blobsPresent: number;
   bytesWritten: number;
-}
-
-export class OciExportError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'OciExportError';
-  }
 }
 
 interface RawDescriptor {
@@ -111,7 +105,7 @@ export function parseImageSelector(s: string): ImageSelector {
   if (at >= 0) {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
-    if (!isDigest(digest)) throw new OciExportError(`--image ${s}: ${digest} is not a digest (expected sha256:<64 hex>)`);
+    if (!isDigest(digest)) throw new RegtapeError('export-failed', `--image ${s}: ${digest} is not a digest (expected sha256:<64 hex>)`);
   }
   let tag: string | null = null;
   const slash = rest.lastIndexOf('/');
@@ -130,7 +124,7 @@ export function parseImageSelector(s: string): ImageSelector {
     }
   }
   if (!rest || !/^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/.test(rest)) {
-    throw new OciExportError(`--image ${s}: not an image reference (expected [HOST/]REPO[:TAG|@DIGEST], e.g. registry.test/lab/alpine:3.9)`);
+    throw new RegtapeError('export-failed', `--image ${s}: not an image reference (expected [HOST/]REPO[:TAG|@DIGEST], e.g. registry.test/lab/alpine:3.9)`);
   }
   return { host, repo: rest, tag, digest };
 }
@@ -277,7 +271,7 @@ export async function exportOciLayout(rec: Recording, dir: string, opts: OciExpo
       let found = chosen.filter((c) => matches(sel, c));
       const registries = new Set(found.map((c) => c.registry));
       if (!sel.host && registries.size > 1) {
-        throw new OciExportError(`--image ${s} is ambiguous: ${[...registries].map((r) => `${r}/${found[0]!.repo}`).join(', ')} were pulled; put the registry host in front`);
+        throw new RegtapeError('export-failed', `--image ${s} is ambiguous: ${[...registries].map((r) => `${r}/${found[0]!.repo}`).join(', ')} were pulled; put the registry host in front`);
       }
       if (!found.length && sel.digest) {
         // A digest the recording holds, though no pull asked for it by that digest (e.g. one platform of a list).
@@ -286,13 +280,13 @@ export async function exportOciLayout(rec: Recording, dir: string, opts: OciExpo
       }
       if (!found.length) {
         const pulled = chosen.map((c) => `${c.registry}/${c.repo}${isDigest(c.reference) ? '@' : ':'}${c.reference}`);
-        throw new OciExportError(`--image ${s}: no such image pulled in ${rec.path}${pulled.length ? `; pulled: ${pulled.join(', ')}` : ' (it has no pulls)'}`);
+        throw new RegtapeError('export-failed', `--image ${s}: no such image pulled in ${rec.path}${pulled.length ? `; pulled: ${pulled.join(', ')}` : ' (it has no pulls)'}`);
       }
       for (const c of found) if (!picked.includes(c)) picked.push(c);
     }
     chosen = picked;
   }
-  if (!chosen.length) throw new OciExportError(`${rec.path} has no image pulls to export (pushes are not exported)`);
+  if (!chosen.length) throw new RegtapeError('export-failed', `${rec.path} has no image pulls to export (pushes are not exported)`);
 
   // Plan: what goes into index.json, and which blobs.
   const result: OciExportResult = { images: [], skipped: [], blobsWritten: 0, blobsPresent: 0, bytesWritten: 0 };
@@ -344,7 +338,7 @@ export async function exportOciLayout(rec: Recording, dir: string, opts: OciExpo
     result.images.push({ name, digest: node.digest, mediaType: node.mediaType, mode: 'platforms', platforms: done.map((ch) => platformOf(ch.desc)), refNames });
   }
   if (!entries.length) {
-    throw new OciExportError(`nothing to export: ${result.skipped.map((s) => `${s.name}: ${s.why}`).join('; ')}`);
+    throw new RegtapeError('export-failed', `nothing to export: ${result.skipped.map((s) => `${s.name}: ${s.why}`).join('; ')}`);
   }
 
   // Write: layout marker, blobs (each verified), index.json last — a failure never leaves an index naming missing blobs.
@@ -375,17 +369,17 @@ function prepareDir(dir: string): RawDescriptor[] {
     fs.mkdirSync(dir, { recursive: true });
     return [];
   }
-  if (!fs.statSync(dir).isDirectory()) throw new OciExportError(`${dir} exists and is not a directory`);
+  if (!fs.statSync(dir).isDirectory()) throw new RegtapeError('export-failed', `${dir} exists and is not a directory`);
   const names = fs.readdirSync(dir);
   if (!names.length) return [];
-  if (!names.includes('oci-layout')) throw new OciExportError(`${dir} is not empty and not an OCI layout (no oci-layout file); give a new or empty directory`);
+  if (!names.includes('oci-layout')) throw new RegtapeError('export-failed', `${dir} is not empty and not an OCI layout (no oci-layout file); give a new or empty directory`);
   const file = path.join(dir, 'index.json');
   if (!fs.existsSync(file)) return [];
   try {
     const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as { manifests?: RawDescriptor[] };
     return Array.isArray(doc.manifests) ? doc.manifests : [];
   } catch (e) {
-    throw new OciExportError(`${file}: not readable as an OCI index (${(e as Error).message}); give a new directory`);
+    throw new RegtapeError('export-failed', `${file}: not readable as an OCI index (${(e as Error).message}); give a new directory`);
   }
 }
 
@@ -413,7 +407,7 @@ async function copyVerified(rec: Recording, hex: string, dest: string): Promise<
       out.end(() => resolve());
     });
     const actual = hash.digest('hex');
-    if (actual !== hex) throw new OciExportError(`body ${hex} in the recording hashes to ${actual}: the recording's body file is damaged`);
+    if (actual !== hex) throw new RegtapeError('export-failed', `body ${hex} in the recording hashes to ${actual}: the recording's body file is damaged`);
     fs.renameSync(tmp, dest);
     return n;
   } catch (e) {

@@ -5,6 +5,7 @@
  */
 
 export { codecFor, type Codec } from '../redact/index.js';
+import { RegtapeError } from '../errors/index.js';
 
 const UNITS: Record<string, number> = {
   '': 1,
@@ -24,7 +25,7 @@ const UNITS: Record<string, number> = {
 export function parseSize(s: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(s);
   const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw new Error(`not a size: ${JSON.stringify(s)} (use bytes, or a suffix: 500k, 1m, 2MB, 1GiB)`);
+  if (!m || unit === undefined) throw new RegtapeError('bad-argument', `not a size: ${JSON.stringify(s)} (use bytes, or a suffix: 500k, 1m, 2MB, 1GiB)`);
   return Math.floor(Number(m[1]) * unit);
 }
 

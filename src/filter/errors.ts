@@ -1,3 +1,5 @@
+import { RegtapeError } from '../errors/index.js';
+
 /**
  * A filter expression that does not parse. `position` is the 0-based index into the
  * expression (UTF-16 units) of the place the parser blames; the message repeats the
@@ -7,7 +9,7 @@
  *       ~m GET ~u
  *              ^
  */
-export class FilterSyntaxError extends Error {
+export class FilterSyntaxError extends RegtapeError {
   override readonly name = 'FilterSyntaxError';
   /** The expression as given. */
   readonly source: string;
@@ -19,7 +21,7 @@ export class FilterSyntaxError extends Error {
   readonly detail: string;
 
   constructor(source: string, position: number, expected: string, detail = '') {
-    super(`filter error at ${position}: expected ${expected}${detail ? `; ${detail}` : ''}\n${caret(source, position)}`);
+    super('bad-filter', `filter error at ${position}: expected ${expected}${detail ? `; ${detail}` : ''}\n${caret(source, position)}`);
     this.source = source;
     this.position = position;
     this.expected = expected;

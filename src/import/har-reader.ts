@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import zlib from 'node:zlib';
+import { RegtapeError } from '../errors/index.js';
 
 /**
  * Reads a HAR file's `log.entries` one entry at a time, with memory bounded whatever
@@ -18,13 +19,6 @@ import zlib from 'node:zlib';
  * end, so the whole document is checked as JSON though it was never whole in memory.
  * gzip and zlib (mitmproxy's `.zhar`) compressed files are read too.
  */
-
-export class HarFormatError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'HarFormatError';
-  }
-}
 
 /** A long string of an entry, on disk as its JSON text (escapes not yet decoded). */
 export interface SpilledString {
@@ -183,7 +177,7 @@ export async function* readHarEntries(input: AsyncIterable<Buffer | string>, nam
               try {
                 keys[stack.length - 1] = JSON.parse(`"${Buffer.from(keyBytes).toString('utf8')}"`) as string;
               } catch {
-                throw new HarFormatError(`${name} is not valid JSON (bad string at byte ${offset + i})`);
+                throw new RegtapeError('bad-har', `${name} is not valid JSON (bad string at byte ${offset + i})`);
               }
               keyBytes = null;
             }
@@ -191,10 +185,10 @@ export async function* readHarEntries(input: AsyncIterable<Buffer | string>, nam
           continue;
         }
         if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) continue;
-        if (done) throw new HarFormatError(`${name} is not valid JSON (unexpected data after the document at byte ${offset + i})`);
+        if (done) throw new RegtapeError('bad-har', `${name} is not valid JSON (unexpected data after the document at byte ${offset + i})`);
         if (!started) {
           if (c !== 0x7b) {
-            throw new HarFormatError(
+            throw new RegtapeError('bad-har', 
               c === 0x5b ? `${name} is a JSON array, not a HAR file (a HAR is an object {"log": {"entries": [...]}})` : `${name} is not a HAR file (not a JSON object; it starts with ${JSON.stringify(String.fromCharCode(c))})`,
             );
           }
@@ -232,7 +226,7 @@ export async function* readHarEntries(input: AsyncIterable<Buffer | string>, nam
           case 0x5d: {
             // ]
             const open = stack.pop();
-            if (open === undefined || (c === 0x7d) !== (open === 0x7b)) throw new HarFormatError(`${name} is not valid JSON (unbalanced ${String.fromCharCode(c)} at byte ${offset + i})`);
+            if (open === undefined || (c === 0x7d) !== (open === 0x7b)) throw new RegtapeError('bad-har', `${name} is not valid JSON (unbalanced ${String.fromCharCode(c)} at byte ${offset + i})`);
             expectKey = false;
             if (!stack.length) done = true;
             break;
@@ -261,7 +255,7 @@ export async function* readHarEntries(input: AsyncIterable<Buffer | string>, nam
               try {
                 entry = JSON.parse(Buffer.concat(cap).toString('utf8'));
               } catch (e) {
-                throw new HarFormatError(`${name} is not valid JSON (log.entries[${entryIndex}]: ${(e as Error).message})`);
+                throw new RegtapeError('bad-har', `${name} is not valid JSON (log.entries[${entryIndex}]: ${(e as Error).message})`);
               }
             }
             cap = [];
@@ -278,20 +272,20 @@ export async function* readHarEntries(input: AsyncIterable<Buffer | string>, nam
       } else if (skelFrom >= 0) {
         skeleton.push(chunk.subarray(skelFrom));
         skeletonBytes += chunk.length - skelFrom;
-        if (skeletonBytes > MAX_SKELETON) throw new HarFormatError(`${name}: more than ${MAX_SKELETON} bytes outside log.entries; not a HAR file regtape can read`);
+        if (skeletonBytes > MAX_SKELETON) throw new RegtapeError('bad-har', `${name}: more than ${MAX_SKELETON} bytes outside log.entries; not a HAR file regtape can read`);
       }
       offset += chunk.length;
     }
-    if (!started) throw new HarFormatError(`${name} is empty`);
-    if (inString || stack.length) throw new HarFormatError(`${name} is not valid JSON (it ends inside ${inString ? 'a string' : 'the document'}: truncated?)`);
+    if (!started) throw new RegtapeError('bad-har', `${name} is empty`);
+    if (inString || stack.length) throw new RegtapeError('bad-har', `${name} is not valid JSON (it ends inside ${inString ? 'a string' : 'the document'}: truncated?)`);
     let doc: { log?: { version?: unknown; creator?: unknown; entries?: unknown } };
     try {
       doc = JSON.parse(Buffer.concat(skeleton).toString('utf8')) as typeof doc;
     } catch (e) {
-      throw new HarFormatError(`${name} is not valid JSON (${(e as Error).message})`);
+      throw new RegtapeError('bad-har', `${name} is not valid JSON (${(e as Error).message})`);
     }
-    if (!doc || typeof doc !== 'object' || !doc.log || typeof doc.log !== 'object') throw new HarFormatError(`${name} is JSON but not a HAR file (no "log" object)`);
-    if (!Array.isArray(doc.log.entries) && !sawEntries) throw new HarFormatError(`${name} is JSON but not a HAR file (no "log.entries" array)`);
+    if (!doc || typeof doc !== 'object' || !doc.log || typeof doc.log !== 'object') throw new RegtapeError('bad-har', `${name} is JSON but not a HAR file (no "log" object)`);
+    if (!Array.isArray(doc.log.entries) && !sawEntries) throw new RegtapeError('bad-har', `${name} is JSON but not a HAR file (no "log.entries" array)`);
     const header: HarHeader = {};
     if (typeof doc.log.version === 'string') header.version = doc.log.version;
     if (doc.log.creator && typeof doc.log.creator === 'object') header.creator = doc.log.creator as HarHeader['creator'];

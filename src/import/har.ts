@@ -10,8 +10,9 @@ import { redactEncodedBody, redactHeaders, redactTarget, Redactor } from '../red
 import { shortPath } from '../inspect/index.js';
 import { Classifier } from '../registry/index.js';
 import { blobDirFor, Recording, type StoredBody } from '../store/index.js';
-import { HarFormatError, openHarStream, openSpill, readHarEntries, type HarEntryRead, type HarHeader, type SpilledString } from './har-reader.js';
+import { openHarStream, openSpill, readHarEntries, type HarEntryRead, type HarHeader, type SpilledString } from './har-reader.js';
 import { installRecording, removeRecordingFiles } from './install.js';
+import { RegtapeError } from '../errors/index.js';
 
 /**
  * `regtape import IN.har --out FILE.db`: HAR files (mitmproxy `save.har`, browsers,
@@ -24,16 +25,6 @@ import { installRecording, removeRecordingFiles } from './install.js';
  * recording is written to a temp file and renamed into place at the end, so a bad HAR
  * leaves nothing behind.
  */
-
-export class ImportError extends Error {
-  constructor(
-    readonly code: 'EXISTS' | 'NOT_FOUND' | 'NOT_HAR',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ImportError';
-  }
-}
 
 export interface ImportOptions {
   /** Add to an existing recording (one transaction: all entries or none). */
@@ -230,7 +221,7 @@ async function storeHarBody(body: HarBody, ctx: BodyContext): Promise<{ stored: 
   const tap = ctx.rec.bodies.tap({ bufferLimit: REDACT_BUFFER_LIMIT });
   await pipelineAsync(src, tap, new Writable({ write: (_c, _e, cb) => cb() }));
   const captured = await tap.result();
-  if (!captured) throw new Error(`could not store a ${ctx.side} body`);
+  if (!captured) throw new RegtapeError('import-failed', `could not store a ${ctx.side} body`);
   if (captured.buffer) return fromBytes(captured.buffer);
   return { stored: await ctx.rec.storeBody(captured, false), wire: captured.size };
 }
@@ -274,13 +265,13 @@ const STATES: FlowState[] = ['open', 'complete', 'error', 'aborted'];
 /** Import a HAR file into a new recording (or, with `append`, an existing one). */
 export async function importHar(input: string, out: string, opts: ImportOptions = {}): Promise<ImportSummary> {
   const report = opts.report ?? (() => undefined);
-  if (!fs.existsSync(input)) throw new ImportError('NOT_FOUND', `${input}: no such file`);
+  if (!fs.existsSync(input)) throw new RegtapeError('recording-not-found', `${input}: no such file`);
   const outPath = path.resolve(out);
   const exists = fs.existsSync(outPath);
-  if (exists && !opts.append) throw new ImportError('EXISTS', `${out} already exists; use --append to add the HAR's flows to it, or give a new --out`);
+  if (exists && !opts.append) throw new RegtapeError('recording-exists', `${out} already exists; use --append to add the HAR's flows to it, or give a new --out`);
   const blobs = blobDirFor(outPath);
   if (!exists && fs.existsSync(blobs) && fs.readdirSync(blobs).some((n) => n !== '.tmp')) {
-    throw new ImportError('EXISTS', `${blobs} already exists without ${out}; remove it or give a new --out`);
+    throw new RegtapeError('recording-exists', `${blobs} already exists without ${out}; remove it or give a new --out`);
   }
   const appending = exists;
   const target = appending ? outPath : tempBeside(outPath, 'importing', '.db');
@@ -468,7 +459,6 @@ export async function importHar(input: string, out: string, opts: ImportOptions 
     if (rec.db.inTransaction) rec.db.exec('ROLLBACK');
     rec.close();
     if (!appending) removeRecordingFiles(target);
-    if (e instanceof HarFormatError) throw new ImportError('NOT_HAR', e.message);
     throw e;
   }
   rec.close();

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { tempBeside } from '../export/index.js';
-import { blobDirFor, RecordingError } from '../store/index.js';
+import { blobDirFor } from '../store/index.js';
+import { RegtapeError } from '../errors/index.js';
 
 /** Remove a recording's files: NAME.db, its -wal/-shm/-journal, and NAME.blobs/. */
 export function removeRecordingFiles(db: string): void {
@@ -20,8 +21,8 @@ function hasBlobs(dir: string): boolean {
  */
 export function installRecording(tmpDb: string, outDb: string, opts: { force: boolean }): void {
   const outBlobs = blobDirFor(outDb);
-  if (!opts.force && fs.existsSync(outDb)) throw new RecordingError('EXISTS', `${outDb} already exists (use --force to replace it)`);
-  if (!opts.force && hasBlobs(outBlobs)) throw new RecordingError('EXISTS', `${outBlobs} already exists (use --force to replace it)`);
+  if (!opts.force && fs.existsSync(outDb)) throw new RegtapeError('recording-exists', `${outDb} already exists (use --force to replace it)`);
+  if (!opts.force && hasBlobs(outBlobs)) throw new RegtapeError('recording-exists', `${outBlobs} already exists (use --force to replace it)`);
   let trash: string | null = null;
   if (fs.existsSync(outBlobs)) {
     trash = tempBeside(outDb, 'replaced', '.blobs');

@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { tempBeside } from '../export/index.js';
-import { blobDirFor, Recording, RecordingError } from '../store/index.js';
+import { blobDirFor, Recording } from '../store/index.js';
 import { installRecording, removeRecordingFiles } from './install.js';
+import { RegtapeError } from '../errors/index.js';
 
 /**
  * `regtape merge A.db B.db … --out C.db`: one recording from several (fixtures built
@@ -57,12 +58,12 @@ function linkOrCopy(src: string, dest: string): 'linked' | 'copied' {
 
 export async function mergeRecordings(inputs: string[], out: string, opts: MergeOptions = {}): Promise<MergeSummary> {
   const report = opts.report ?? (() => undefined);
-  if (!inputs.length) throw new Error('nothing to merge: give at least one recording');
+  if (!inputs.length) throw new RegtapeError('bad-argument', 'nothing to merge: give at least one recording');
   const outPath = path.resolve(out);
   const outBlobs = blobDirFor(outPath);
-  if (!opts.force && fs.existsSync(outPath)) throw new RecordingError('EXISTS', `${out} already exists; use --force to replace it`);
+  if (!opts.force && fs.existsSync(outPath)) throw new RegtapeError('recording-exists', `${out} already exists; use --force to replace it`);
   if (!opts.force && fs.existsSync(outBlobs) && fs.readdirSync(outBlobs).some((n) => n !== '.tmp' && n !== '.gitkeep')) {
-    throw new RecordingError('EXISTS', `${outBlobs} already exists; use --force to replace it`);
+    throw new RegtapeError('recording-exists', `${outBlobs} already exists; use --force to replace it`);
   }
   // Open every input first: a bad file is refused before anything is written.
   const sources = inputs.map((p) => Recording.open(p, { readonly: true }));

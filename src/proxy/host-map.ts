@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { RegtapeError } from '../errors/index.js';
 
 /** One `--map HOST[:PORT]=ADDR:PORT` rule. */
 export interface HostMapRule {
@@ -9,23 +10,16 @@ export interface HostMapRule {
   toPort: number;
 }
 
-export class HostMapError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'HostMapError';
-  }
-}
-
 function splitHostPort(s: string, what: string, spec: string): { host: string; port?: number } {
   let host = s;
   let port: string | undefined;
   if (s.startsWith('[')) {
     const end = s.indexOf(']');
-    if (end < 0) throw new HostMapError(`--map ${spec}: unclosed '[' in ${what}`);
+    if (end < 0) throw new RegtapeError('bad-map', `--map ${spec}: unclosed '[' in ${what}`);
     host = s.slice(1, end);
     const rest = s.slice(end + 1);
     if (rest) {
-      if (!rest.startsWith(':')) throw new HostMapError(`--map ${spec}: expected ':PORT' after ']' in ${what}`);
+      if (!rest.startsWith(':')) throw new RegtapeError('bad-map', `--map ${spec}: expected ':PORT' after ']' in ${what}`);
       port = rest.slice(1);
     }
   } else {
@@ -35,10 +29,10 @@ function splitHostPort(s: string, what: string, spec: string): { host: string; p
       port = s.slice(i + 1);
     }
   }
-  if (!host) throw new HostMapError(`--map ${spec}: empty host in ${what}`);
+  if (!host) throw new RegtapeError('bad-map', `--map ${spec}: empty host in ${what}`);
   if (port === undefined) return { host: host.toLowerCase() };
   const n = Number(port);
-  if (!/^\d+$/.test(port) || n < 1 || n > 65535) throw new HostMapError(`--map ${spec}: bad port '${port}' in ${what} (1-65535)`);
+  if (!/^\d+$/.test(port) || n < 1 || n > 65535) throw new RegtapeError('bad-map', `--map ${spec}: bad port '${port}' in ${what} (1-65535)`);
   return { host: host.toLowerCase(), port: n };
 }
 
@@ -48,11 +42,11 @@ function splitHostPort(s: string, what: string, spec: string): { host: string; p
  */
 export function parseMapRule(spec: string): HostMapRule {
   const eq = spec.indexOf('=');
-  if (eq < 0) throw new HostMapError(`--map ${spec}: expected HOST[:PORT]=ADDR:PORT, e.g. registry.test=127.0.0.1:5000`);
+  if (eq < 0) throw new RegtapeError('bad-map', `--map ${spec}: expected HOST[:PORT]=ADDR:PORT, e.g. registry.test=127.0.0.1:5000`);
   const from = splitHostPort(spec.slice(0, eq).trim(), 'HOST', spec);
   const to = splitHostPort(spec.slice(eq + 1).trim(), 'ADDR:PORT', spec);
-  if (to.port === undefined) throw new HostMapError(`--map ${spec}: the target needs a port, e.g. ${to.host}:443`);
-  if (!net.isIP(to.host) && !/^[a-z0-9.-]+$/i.test(to.host)) throw new HostMapError(`--map ${spec}: '${to.host}' is not an address or host name`);
+  if (to.port === undefined) throw new RegtapeError('bad-map', `--map ${spec}: the target needs a port, e.g. ${to.host}:443`);
+  if (!net.isIP(to.host) && !/^[a-z0-9.-]+$/i.test(to.host)) throw new RegtapeError('bad-map', `--map ${spec}: '${to.host}' is not an address or host name`);
   return { host: from.host, port: from.port, toHost: to.host, toPort: to.port };
 }
 

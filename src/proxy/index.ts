@@ -1,6 +1,6 @@
 export { startProxy, parseAuthority } from './server.js';
 export type { ProxyOptions, RunningProxy } from './server.js';
-export { HostMap, HostMapError, parseMapRule } from './host-map.js';
+export { HostMap, parseMapRule } from './host-map.js';
 export type { HostMapRule } from './host-map.js';
 export { forwardableHeaders, explainUpstreamError, sendProxyError } from './forward.js';
 export type { Target } from './forward.js';

@@ -4,7 +4,7 @@ export { Classifier, classifyAll, emptyFacts, parseScope, parseScopes, parseChal
 export { matchRoute, splitTarget, isDigest, digestInPath } from './routes.js';
 export type { Route } from './routes.js';
 export { MediaTypes, baseMediaType, isIndex, isImageManifest, isSchema1, isManifestType, isConfig, isOci, describeMediaType } from './media-types.js';
-export { parseManifest, platformString, ManifestError } from './manifest.js';
+export { parseManifest, platformString } from './manifest.js';
 export type { Descriptor, ParsedManifest } from './manifest.js';
 export { buildOperations } from './operations.js';
 export type { Operation, OperationBlob, OperationManifest } from './operations.js';

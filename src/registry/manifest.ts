@@ -1,4 +1,5 @@
 import { baseMediaType, isIndex, isImageManifest, isSchema1, MediaTypes } from './media-types.js';
+import { RegtapeError } from '../errors/index.js';
 
 /** A descriptor (OCI image-spec descriptor.md). */
 export interface Descriptor {
@@ -17,13 +18,6 @@ export type ParsedManifest =
   | { kind: 'image'; mediaType: string; config: Descriptor; layers: Descriptor[]; subject?: Descriptor; artifactType?: string }
   | { kind: 'schema1'; mediaType: string; name?: string; tag?: string; architecture?: string; layers: Array<{ digest: string }> };
 
-export class ManifestError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ManifestError';
-  }
-}
-
 interface RawPlatform {
   os?: string;
   architecture?: string;
@@ -37,8 +31,8 @@ export function platformString(p: RawPlatform | undefined): string | undefined {
 
 function descriptor(raw: unknown, where: string): Descriptor {
   const d = raw as Record<string, unknown> | null;
-  if (!d || typeof d !== 'object') throw new ManifestError(`${where}: not an object`);
-  if (typeof d.digest !== 'string') throw new ManifestError(`${where}: missing digest`);
+  if (!d || typeof d !== 'object') throw new RegtapeError('bad-manifest', `${where}: not an object`);
+  if (typeof d.digest !== 'string') throw new RegtapeError('bad-manifest', `${where}: missing digest`);
   const out: Descriptor = {
     mediaType: typeof d.mediaType === 'string' ? d.mediaType : '',
     digest: d.digest,
@@ -61,9 +55,9 @@ export function parseManifest(body: string | Buffer, contentType?: string | null
   try {
     doc = JSON.parse(typeof body === 'string' ? body : body.toString('utf8')) as Record<string, unknown>;
   } catch (e) {
-    throw new ManifestError(`not JSON: ${(e as Error).message}`);
+    throw new RegtapeError('bad-manifest', `not JSON: ${(e as Error).message}`);
   }
-  if (!doc || typeof doc !== 'object') throw new ManifestError('not a JSON object');
+  if (!doc || typeof doc !== 'object') throw new RegtapeError('bad-manifest', 'not a JSON object');
   let mt = baseMediaType(contentType);
   if (!mt || mt === 'application/json' || mt === 'text/plain') mt = typeof doc.mediaType === 'string' ? doc.mediaType : null;
   if (!mt) {
@@ -74,11 +68,11 @@ export function parseManifest(body: string | Buffer, contentType?: string | null
   const subject = doc.subject ? descriptor(doc.subject, 'subject') : undefined;
   const artifactType = typeof doc.artifactType === 'string' ? doc.artifactType : undefined;
   if (isIndex(mt)) {
-    if (!Array.isArray(doc.manifests)) throw new ManifestError('index without manifests');
+    if (!Array.isArray(doc.manifests)) throw new RegtapeError('bad-manifest', 'index without manifests');
     return { kind: 'index', mediaType: mt!, manifests: doc.manifests.map((m, i) => descriptor(m, `manifests[${i}]`)), subject, artifactType };
   }
   if (isImageManifest(mt)) {
-    if (!Array.isArray(doc.layers)) throw new ManifestError('manifest without layers');
+    if (!Array.isArray(doc.layers)) throw new RegtapeError('bad-manifest', 'manifest without layers');
     return { kind: 'image', mediaType: mt!, config: descriptor(doc.config, 'config'), layers: doc.layers.map((l, i) => descriptor(l, `layers[${i}]`)), subject, artifactType };
   }
   if (isSchema1(mt) || doc.schemaVersion === 1) {
@@ -92,5 +86,5 @@ export function parseManifest(body: string | Buffer, contentType?: string | null
       layers: fs.filter((l) => typeof l.blobSum === 'string').map((l) => ({ digest: l.blobSum! })),
     };
   }
-  throw new ManifestError(`not a manifest (media type ${mt ?? 'unknown'})`);
+  throw new RegtapeError('bad-manifest', `not a manifest (media type ${mt ?? 'unknown'})`);
 }

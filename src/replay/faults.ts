@@ -1,6 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { parseFilter, type Filter } from '../filter/index.js';
 import type { FlowRecord, RegistryFacts } from '../flow/index.js';
+import { RegtapeError } from '../errors/index.js';
 
 /**
  * Faults as data: `FILTER => ACTION [once|xN]`. The filter is the project's filter
@@ -34,27 +35,20 @@ export interface FaultRule {
   fired: number;
 }
 
-export class FaultSyntaxError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'FaultSyntaxError';
-  }
-}
-
 const ACTIONS = 'status codes (429, 500, 503, …), reset, truncate:BYTES, flip[:OFFSET], delay:MS, drip:BYTES_PER_SECOND, expire';
 
 function parseAction(s: string, rule: string): FaultAction {
   const m = /^([a-z]+|\d{3})(?::(\d+))?$/i.exec(s);
-  if (!m) throw new FaultSyntaxError(`--fault '${rule}': cannot read action '${s}'; actions: ${ACTIONS}`);
+  if (!m) throw new RegtapeError('bad-fault', `--fault '${rule}': cannot read action '${s}'; actions: ${ACTIONS}`);
   const [, name, arg] = m;
   const num = arg === undefined ? undefined : Number(arg);
   if (/^\d{3}$/.test(name!)) {
     const status = Number(name);
-    if (status < 400 || status > 599) throw new FaultSyntaxError(`--fault '${rule}': status ${status} is not an error status (400-599)`);
+    if (status < 400 || status > 599) throw new RegtapeError('bad-fault', `--fault '${rule}': status ${status} is not an error status (400-599)`);
     return { kind: 'status', status };
   }
   const need = (what: string) => {
-    if (num === undefined) throw new FaultSyntaxError(`--fault '${rule}': ${name} needs a number (${name}:${what})`);
+    if (num === undefined) throw new RegtapeError('bad-fault', `--fault '${rule}': ${name} needs a number (${name}:${what})`);
     return num;
   };
   switch (name!.toLowerCase()) {
@@ -71,31 +65,31 @@ function parseAction(s: string, rule: string): FaultAction {
     case 'expire':
       return { kind: 'expire' };
     default:
-      throw new FaultSyntaxError(`--fault '${rule}': unknown action '${name}'; actions: ${ACTIONS}`);
+      throw new RegtapeError('bad-fault', `--fault '${rule}': unknown action '${name}'; actions: ${ACTIONS}`);
   }
 }
 
 /** Parse one `FILTER => ACTION [once|xN]` rule; errors say what is wrong. */
 export function parseFault(rule: string): FaultRule {
   const i = rule.lastIndexOf('=>');
-  if (i < 0) throw new FaultSyntaxError(`--fault '${rule}': expected FILTER => ACTION, e.g. '~op cdn-blob => truncate:1000000 once'`);
+  if (i < 0) throw new RegtapeError('bad-fault', `--fault '${rule}': expected FILTER => ACTION, e.g. '~op cdn-blob => truncate:1000000 once'`);
   const filterText = rule.slice(0, i).trim();
   const parts = rule.slice(i + 2).trim().split(/\s+/).filter(Boolean);
-  if (!parts.length) throw new FaultSyntaxError(`--fault '${rule}': no action after =>; actions: ${ACTIONS}`);
+  if (!parts.length) throw new RegtapeError('bad-fault', `--fault '${rule}': no action after =>; actions: ${ACTIONS}`);
   let remaining = Infinity;
   if (parts.length > 1) {
     const t = parts.pop()!.toLowerCase();
     const m = /^(?:x(\d+)|(\d+)x)$/.exec(t);
     if (t === 'once') remaining = 1;
     else if (m) remaining = Number(m[1] ?? m[2]);
-    else throw new FaultSyntaxError(`--fault '${rule}': expected 'once' or 'xN' after the action, got '${t}'`);
+    else throw new RegtapeError('bad-fault', `--fault '${rule}': expected 'once' or 'xN' after the action, got '${t}'`);
   }
-  if (parts.length !== 1) throw new FaultSyntaxError(`--fault '${rule}': one action per rule`);
+  if (parts.length !== 1) throw new RegtapeError('bad-fault', `--fault '${rule}': one action per rule`);
   let filter: Filter;
   try {
     filter = parseFilter(filterText);
   } catch (e) {
-    throw new FaultSyntaxError(`--fault '${rule}': ${(e as Error).message}`);
+    throw new RegtapeError('bad-fault', `--fault '${rule}': ${(e as Error).message}`);
   }
   return { source: rule, filter, action: parseAction(parts[0]!, rule), remaining, fired: 0 };
 }

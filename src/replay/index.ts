@@ -2,5 +2,5 @@ export { startReplay, writeReport } from './server.js';
 export type { ReplayOptions, ReplayHandle, ReplayReport } from './server.js';
 export type { Miss } from './responder.js';
 export { RegistryError } from './errors.js';
-export { parseFault, FaultSyntaxError } from './faults.js';
+export { parseFault } from './faults.js';
 export type { FaultRule, FaultAction } from './faults.js';

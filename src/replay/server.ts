@@ -11,6 +11,7 @@ import { Recording } from '../store/index.js';
 import { buildCatalog, type Catalog } from './catalog.js';
 import { Responder, type Miss } from './responder.js';
 import { parseFault } from './faults.js';
+import { RegtapeError } from '../errors/index.js';
 
 export interface ReplayOptions {
   /** Path of the recording (NAME.db, with NAME.blobs/ beside it), or an open Recording. */
@@ -58,7 +59,7 @@ export interface ReplayReport {
 
 function parseAddr(s: string, what: string): { host: string; port: number } {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s) ?? /^()(\d+)$/.exec(s);
-  if (!m) throw new Error(`${what} ${s}: expected HOST:PORT, e.g. 127.0.0.1:5000`);
+  if (!m) throw new RegtapeError('bad-argument', `${what} ${s}: expected HOST:PORT, e.g. 127.0.0.1:5000`);
   return { host: m[1] || '127.0.0.1', port: Number(m[2]) };
 }
 
@@ -76,7 +77,7 @@ export async function startReplay(o: ReplayOptions): Promise<ReplayHandle> {
   for (const f of flows) classifier.fill(f);
   const catalog: Catalog = buildCatalog(flows, (sha) => rec.readBodySync(sha, 4 << 20));
   if (o.registry && !catalog.registries.has(o.registry)) {
-    throw new Error(`--registry ${o.registry}: not in the recording (recorded: ${[...catalog.registries.keys()].join(', ') || 'none'})`);
+    throw new RegtapeError('bad-argument', `--registry ${o.registry}: not in the recording (recorded: ${[...catalog.registries.keys()].join(', ') || 'none'})`);
   }
   const faults = (o.faults ?? []).map(parseFault);
   const responder = new Responder({ catalog, bodies: rec, log, defaultRegistry: o.registry, faults, classifier });

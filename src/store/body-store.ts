@@ -2,6 +2,7 @@ import { createHash, randomBytes, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
+import { RegtapeError } from '../errors/index.js';
 
 /** Bodies at most this big live inside the database (manifests, tokens, errors). */
 export const INLINE_LIMIT = 64 * 1024;
@@ -54,7 +55,7 @@ export class BodyStore {
   }
 
   pathOf(sha256: string): string {
-    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`not a sha256 digest: ${sha256}`);
+    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new RegtapeError('recording-corrupt', `not a sha256 digest: ${JSON.stringify(sha256)}; the recording refers to a body by a name that is not a digest`);
     return path.join(this.dir, sha256);
   }
 

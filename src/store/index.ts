@@ -1,5 +1,5 @@
 export { BodyStore, BodyTap, INLINE_LIMIT, EMPTY_SHA256 } from './body-store.js';
 export type { BodyTapOptions, CapturedBody } from './body-store.js';
-export { Recording, RecordingError, blobDirFor, inspectFile } from './recording.js';
-export type { FlowSummaryRow, OpenOptions, RecordingErrorCode, StoredBody } from './recording.js';
+export { Recording, blobDirFor, inspectFile } from './recording.js';
+export type { FlowSummaryRow, OpenOptions, StoredBody } from './recording.js';
 export { APPLICATION_ID, SCHEMA_VERSION } from './schema.js';

@@ -5,19 +5,7 @@ import Database from 'better-sqlite3';
 import type { BodyRef, FlowFacts, FlowRecord, FlowState, HeaderList, RegistryFacts } from '../flow/index.js';
 import { BodyStore, INLINE_LIMIT, type CapturedBody } from './body-store.js';
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
-
-/** Stable error codes for everything that can be wrong with a recording file. */
-export type RecordingErrorCode = 'NOT_FOUND' | 'NOT_SQLITE' | 'NOT_REGTAPE' | 'NEWER_SCHEMA' | 'CORRUPT' | 'EXISTS' | 'BODY_MISSING';
-
-export class RecordingError extends Error {
-  constructor(
-    readonly code: RecordingErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'RecordingError';
-  }
-}
+import { RegtapeError } from '../errors/index.js';
 
 /** NAME.db → NAME.blobs (any other name: NAME.blobs beside it). */
 export function blobDirFor(dbPath: string): string {
@@ -36,25 +24,24 @@ export function inspectFile(dbPath: string): { version: number } {
     fd = fs.openSync(dbPath, 'r');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT') throw new RecordingError('NOT_FOUND', `${dbPath}: no such recording`);
-    throw new RecordingError('NOT_FOUND', `${dbPath}: ${err.message}`);
+    if (err.code === 'ENOENT') throw new RegtapeError('recording-not-found', `${dbPath}: no such recording`);
+    throw new RegtapeError('recording-not-found', `${dbPath}: ${err.message}`);
   }
   const head = Buffer.alloc(100);
   const n = fs.readSync(fd, head, 0, 100, 0);
   fs.closeSync(fd);
   if (n === 0) return { version: 0 };
   if (n < 100 || !head.subarray(0, 16).equals(SQLITE_MAGIC)) {
-    throw new RecordingError('NOT_SQLITE', `${dbPath} is not a regtape recording (not an SQLite database); left untouched`);
+    throw new RegtapeError('recording-not-sqlite', `${dbPath} is not a regtape recording (not an SQLite database); left untouched`);
   }
   // Header fields (sqlite.org/fileformat.html §1.3): user_version at 60, application_id at 68.
   const userVersion = head.readUInt32BE(60);
   const appId = head.readUInt32BE(68);
   if (appId !== APPLICATION_ID) {
-    throw new RecordingError('NOT_REGTAPE', `${dbPath} is an SQLite database but not a regtape recording (application_id ${appId}); left untouched`);
+    throw new RegtapeError('recording-not-regtape', `${dbPath} is an SQLite database but not a regtape recording (application_id ${appId}); left untouched`);
   }
   if (userVersion > SCHEMA_VERSION) {
-    throw new RecordingError(
-      'NEWER_SCHEMA',
+    throw new RegtapeError('recording-newer-schema',
       `${dbPath} was written by a newer regtape (schema ${userVersion}; this regtape reads up to ${SCHEMA_VERSION}); upgrade regtape to open it. The file was left untouched`,
     );
   }
@@ -157,7 +144,7 @@ export class Recording {
   static open(dbPath: string, opts: OpenOptions = {}): Recording {
     const p = path.resolve(dbPath);
     const exists = fs.existsSync(p);
-    if (!exists && !opts.create) throw new RecordingError('NOT_FOUND', `${dbPath}: no such recording`);
+    if (!exists && !opts.create) throw new RegtapeError('recording-not-found', `${dbPath}: no such recording`);
     if (exists) inspectFile(p);
     else {
       fs.mkdirSync(path.dirname(p), { recursive: true });
@@ -178,8 +165,8 @@ export class Recording {
       // Touch the schema so corruption surfaces here, not later.
       db.prepare('SELECT count(*) FROM flows WHERE id < 0').get();
     } catch (e) {
-      if (e instanceof RecordingError) throw e;
-      throw new RecordingError('CORRUPT', `${dbPath}: cannot read the recording (${(e as Error).message}); run \`sqlite3 ${dbPath} "PRAGMA integrity_check"\``);
+      if (e instanceof RegtapeError) throw e;
+      throw new RegtapeError('recording-corrupt', `${dbPath}: cannot read the recording (${(e as Error).message}); run \`sqlite3 ${dbPath} "PRAGMA integrity_check"\``);
     }
     const rec = new Recording(p, db, !!opts.readonly);
     if (!opts.readonly) rec.bodies.init();
@@ -320,14 +307,14 @@ export class Recording {
     });
   }
 
-  /** SQLite errors while reading (a damaged file) become RecordingError CORRUPT naming the file. */
+  /** SQLite errors while reading (a damaged file) become RegtapeError recording-corrupt naming the file. */
   private guard<T>(fn: () => T): T {
     try {
       return fn();
     } catch (e) {
-      if (e instanceof RecordingError) throw e;
+      if (e instanceof RegtapeError) throw e;
       if ((e as { code?: string }).code?.startsWith('SQLITE_')) {
-        throw new RecordingError('CORRUPT', `${this.path}: cannot read the recording (${(e as Error).message}); check it with sqlite3 "${this.path}" "PRAGMA integrity_check"`);
+        throw new RegtapeError('recording-corrupt', `${this.path}: cannot read the recording (${(e as Error).message}); check it with sqlite3 "${this.path}" "PRAGMA integrity_check"`);
       }
       throw e;
     }
@@ -385,7 +372,7 @@ export class Recording {
       return Readable.from([row.inline.subarray(start, end)], { objectMode: false });
     }
     if (!this.bodies.has(sha256)) {
-      throw new RecordingError('BODY_MISSING', `body ${sha256} is missing from ${this.bodies.dir} (copy NAME.blobs/ together with NAME.db)`);
+      throw new RegtapeError('body-missing', `body ${sha256} is missing from ${this.bodies.dir} (copy NAME.blobs/ together with NAME.db)`);
     }
     return this.bodies.read(sha256, range);
   }
@@ -396,7 +383,7 @@ export class Recording {
     let n = 0;
     for await (const c of this.readBody(sha256)) {
       n += (c as Buffer).length;
-      if (n > max) throw new Error(`body ${sha256} is larger than ${max} bytes`);
+      if (n > max) throw new RegtapeError('body-too-large', `body ${sha256} is larger than ${max} bytes`);
       chunks.push(c as Buffer);
     }
     return Buffer.concat(chunks);
@@ -433,7 +420,7 @@ export class Recording {
 
 function migrate(db: Database.Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;
-  if (current > SCHEMA_VERSION) throw new RecordingError('NEWER_SCHEMA', `schema ${current} is newer than ${SCHEMA_VERSION}`);
+  if (current > SCHEMA_VERSION) throw new RegtapeError('recording-newer-schema', `schema ${current} is newer than ${SCHEMA_VERSION}`);
   const pending = MIGRATIONS.filter((m) => m.version > current);
   if (!pending.length) return;
   db.transaction(() => {
@@ -457,7 +444,7 @@ function rowToFlow(r: FlowRow): FlowRecord {
   try {
     return rowToFlowUnchecked(r);
   } catch (e) {
-    throw new RecordingError('CORRUPT', `flow ${r.id} is damaged (${(e as Error).message}); the recording may be corrupt: check it with sqlite3 FILE "PRAGMA integrity_check"`);
+    throw new RegtapeError('recording-corrupt', `flow ${r.id} is damaged (${(e as Error).message}); the recording may be corrupt: check it with sqlite3 FILE "PRAGMA integrity_check"`);
   }
 }
 

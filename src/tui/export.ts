@@ -5,6 +5,7 @@ import type { BodyRef, FlowRecord, HeaderList } from '../flow/index.js';
 import { isBinary } from './body-views/hex.js';
 import type { FlowModel } from './model.js';
 import type { ExportFormat } from './state.js';
+import { RegtapeError } from '../errors/index.js';
 
 /**
  * Exports from the inspector: what the recording holds (already redacted). curl and
@@ -46,9 +47,9 @@ export function toRaw(f: FlowRecord, model: FlowModel): string {
  */
 export function writeExport(model: FlowModel, format: ExportFormat, file: string, flows: readonly FlowRecord[]): Promise<string> {
   const rec = model.backend.recording;
-  if (fs.existsSync(file)) throw new Error(`${file} exists; choose another name`);
-  if (!flows.length) throw new Error('no flow to export');
-  if (format !== 'raw' && !rec) throw new Error(`${format} export needs a recording file`);
+  if (fs.existsSync(file)) throw new RegtapeError('recording-exists', `${file} exists; choose another name`);
+  if (!flows.length) throw new RegtapeError('bad-argument', 'no flow to export');
+  if (format !== 'raw' && !rec) throw new RegtapeError('bad-argument', `${format} export needs a recording file`);
   const first = model.full(flows[0]!.id) ?? flows[0]!;
   switch (format) {
     case 'raw':

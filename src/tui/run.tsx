@@ -2,6 +2,7 @@ import { render } from 'ink';
 import { App, sizeOf } from './app.js';
 import { Controller } from './controller.js';
 import type { Env } from './state.js';
+import { RegtapeError } from '../errors/index.js';
 
 const ALT_ON = '\x1b[?1049h\x1b[H';
 /** Leave the alternate screen and show the cursor again. */
@@ -25,7 +26,7 @@ export interface RunOptions {
 export async function runUi(o: RunOptions): Promise<void> {
   const stdout = o.stdout ?? process.stdout;
   const stdin = o.stdin ?? process.stdin;
-  if (!stdin.isTTY || !stdout.isTTY) throw new Error('the inspector needs a terminal (stdin and stdout must be a TTY); without one use `regtape record` without --ui, or `regtape flows` / `regtape show` to read a recording');
+  if (!stdin.isTTY || !stdout.isTTY) throw new RegtapeError('no-terminal', 'the inspector needs a terminal (stdin and stdout must be a TTY); without one use `regtape record` without --ui, or `regtape flows` / `regtape show` to read a recording');
   const c = new Controller(o.env, { size: sizeOf(stdout, { cols: 80, rows: 24 }), live: o.live });
   let restored = false;
   const restore = () => {

@@ -189,14 +189,14 @@ describe.skipIf(missing.length > 0)('export --oci-layout: skopeo reads back the 
 
   it('refuses an unknown image and a directory that is not a layout, clearly', async () => {
     const unknown = await regtape(['export', dbA(), '--oci-layout', path.join(work, 'nope'), '--image', 'lab/missing:1']);
-    expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toMatch(/--image lab\/missing:1: no such image pulled .*; pulled: registry\.test\/lab\/oci:1/);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^regtape: export-failed: --image lab\/missing:1: no such image pulled .*; pulled: registry\.test\/lab\/oci:1/);
     const busy = path.join(work, 'busy');
     fs.mkdirSync(busy);
     fs.writeFileSync(path.join(busy, 'x'), '');
     const notLayout = await regtape(['export', dbA(), '--oci-layout', busy]);
-    expect(notLayout.code).toBe(1);
-    expect(notLayout.stderr).toMatch(/not empty and not an OCI layout/);
+    expect(notLayout.code).toBe(2);
+    expect(notLayout.stderr).toMatch(/^regtape: export-failed: .*not empty and not an OCI layout/);
   });
 
   it('diff names the digest a tag moved to after a re-push', async () => {

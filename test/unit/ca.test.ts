@@ -6,8 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RegtapeError } from '../../src/errors/index.js';
 import {
-  CaError,
   CA_CERT_FILE,
   CA_KEY_FILE,
   createAuthorityMaterial,
@@ -136,8 +136,8 @@ describe('loadOrCreateAuthority', () => {
     } catch (e) {
       err = e;
     }
-    expect(err).toBeInstanceOf(CaError);
-    expect((err as CaError).code).toBe('CA_INVALID');
+    expect(err).toBeInstanceOf(RegtapeError);
+    expect((err as RegtapeError).code).toBe('ca-invalid');
     const msg = (err as Error).message;
     expect(msg).toContain(d);
     expect(msg).toMatch(/move it away/);

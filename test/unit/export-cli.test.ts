@@ -36,24 +36,25 @@ describe('interop CLI', () => {
     expect(r.stdout).toMatch(example);
   });
 
-  it('says what is wrong, with exit status 1', async () => {
+  it('says what is wrong as regtape: <code>: <sentence>, with exit status 2', async () => {
     const none = await regtape(['export', FIXTURE]);
-    expect(none.code).toBe(1);
-    expect(none.stderr).toMatch(/say what to export: --har OUT\.har, --curl or --oci-layout DIR/);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/^regtape: bad-argument: say what to export: --har OUT\.har, --curl or --oci-layout DIR/);
     const both = await regtape(['export', FIXTURE, '--curl', '--har', 'x.har']);
     expect(both.stderr).toMatch(/give one of --har, --curl, not several/);
     const filter = await regtape(['export', FIXTURE, '--curl', '--filter', '~op (']);
-    expect(filter.code).toBe(1);
-    expect(filter.stderr).toMatch(/--filter: [\s\S]*\n\(see `regtape flows --help`/);
+    expect(filter.code).toBe(2);
+    expect(filter.stderr).toMatch(/^regtape: bad-filter: --filter: [\s\S]*\n\(see `regtape flows --help`/);
     const size = await regtape(['export', FIXTURE, '--har', '-', '--max-body', 'lots']);
-    expect(size.stderr).toMatch(/not a size: "lots"/);
+    expect(size.code).toBe(2);
+    expect(size.stderr).toMatch(/^regtape: bad-argument: .*not a size: "lots"/);
     const notHar = await regtape(['import', path.join(ROOT, 'README.md'), '--out', path.join(tmp, 'x.db')]);
-    expect(notHar.code).toBe(1);
-    expect(notHar.stderr).toMatch(/README\.md is not a HAR file/);
+    expect(notHar.code).toBe(2);
+    expect(notHar.stderr).toMatch(/^regtape: bad-har: .*README\.md is not a HAR file/);
     expect(fs.existsSync(path.join(tmp, 'x.db'))).toBe(false);
     const missing = await regtape(['diff', FIXTURE, path.join(tmp, 'nope.db')]);
-    expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/nope\.db: no such recording/);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/^regtape: recording-not-found: .*nope\.db: no such recording/);
   });
 
   it('exports HAR to stdout, imports it, and merges and diffs the result', async () => {

@@ -4,10 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportOciLayout, OciExportError, parseImageSelector } from '../../src/export/index.js';
+import { exportOciLayout, parseImageSelector } from '../../src/export/index.js';
 import type { FlowRecord, HeaderList } from '../../src/flow/index.js';
 import { Recording } from '../../src/store/index.js';
 import { patternBytes } from '../support/origin.js';
+import { RegtapeError } from '../../src/errors/index.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures');
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -44,7 +45,7 @@ describe('image selectors', () => {
   ])('parses %s', (s, want) => expect(parseImageSelector(s)).toEqual(want));
 
   it('refuses what is not a reference', () => {
-    expect(() => parseImageSelector('Lab/Alpine')).toThrow(OciExportError);
+    expect(() => parseImageSelector('Lab/Alpine')).toThrow(RegtapeError);
     expect(() => parseImageSelector('x@latest')).toThrow(/latest is not a digest/);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { HostMap, HostMapError, parseMapRule } from '../../src/proxy/host-map.js';
+import { HostMap, parseMapRule } from '../../src/proxy/host-map.js';
+import { RegtapeError } from '../../src/errors/index.js';
 
 describe('parseMapRule', () => {
   it.each([
@@ -31,7 +32,7 @@ describe('parseMapRule', () => {
     } catch (e) {
       err = e;
     }
-    expect(err).toBeInstanceOf(HostMapError);
+    expect(err).toBeInstanceOf(RegtapeError);
     const msg = (err as Error).message;
     expect(msg).toMatch(message);
     // The message names the rule the user typed.
@@ -39,7 +40,7 @@ describe('parseMapRule', () => {
   });
 
   it('HostMap.parse fails on the first bad rule', () => {
-    expect(() => HostMap.parse(['a.test=127.0.0.1:1', 'b.test'])).toThrow(HostMapError);
+    expect(() => HostMap.parse(['a.test=127.0.0.1:1', 'b.test'])).toThrow(RegtapeError);
   });
 });
 

@@ -7,9 +7,10 @@ import zlib from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getHeader, type FlowRecord } from '../../src/flow/index.js';
-import { importHar, ImportError, openSpill, readHarEntries, splitUrl, type ImportSummary, type SpilledString } from '../../src/import/index.js';
+import { importHar, openSpill, readHarEntries, splitUrl, type ImportSummary, type SpilledString } from '../../src/import/index.js';
 import { blobDirFor, Recording } from '../../src/store/index.js';
 import { patternBytes } from '../support/origin.js';
+import { RegtapeError } from '../../src/errors/index.js';
 
 const b64url = (s: string) => Buffer.from(s).toString('base64url');
 const CLAIMS = { iss: 'auth.example', sub: 'labuser', aud: 'registry.example', exp: 2_000_000_000, access: [{ type: 'repository', name: 'team/app', actions: ['pull', 'push'] }] };
@@ -302,7 +303,7 @@ describe('import errors and modes', () => {
     const base = `bad-${_name.replace(/\W+/g, '-')}`;
     const input = write(`${base}.har`, text);
     const err = await importHar(input, path.join(tmp, `${base}.db`)).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ImportError);
+    expect(err).toBeInstanceOf(RegtapeError);
     expect((err as Error).message).toMatch(msg);
     expect(outFiles(base)).toEqual([`${base}.har`]);
   });
@@ -317,7 +318,7 @@ describe('import errors and modes', () => {
     rec.close();
     // A bad HAR appended: nothing of it lands.
     const bad = write('bad-append.har', JSON.stringify(mitmproxyHar()).slice(0, 3000));
-    await expect(importHar(bad, out, { append: true })).rejects.toThrow(ImportError);
+    await expect(importHar(bad, out, { append: true })).rejects.toThrow(RegtapeError);
     rec = Recording.open(out, { readonly: true });
     expect(rec.count()).toBe(16);
     rec.close();

@@ -6,8 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FlowRecord } from '../../src/flow/index.js';
 import { mergeRecordings } from '../../src/import/index.js';
 import { Classifier } from '../../src/registry/index.js';
-import { blobDirFor, Recording, RecordingError } from '../../src/store/index.js';
+import { blobDirFor, Recording } from '../../src/store/index.js';
 import { patternBytes } from '../support/origin.js';
+import { RegtapeError } from '../../src/errors/index.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const BIG = patternBytes(300_000, 7); // a file in NAME.blobs/
@@ -110,7 +111,7 @@ describe('merge', () => {
     const out = path.join(tmp, 'twice.db');
     await mergeRecordings([path.join(tmp, 'a.db')], out);
     const err = await mergeRecordings([path.join(tmp, 'a.db'), path.join(tmp, 'b.db')], out).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(RecordingError);
+    expect(err).toBeInstanceOf(RegtapeError);
     expect((err as Error).message).toMatch(/already exists; use --force/);
     let rec = Recording.open(out, { readonly: true });
     expect(rec.count()).toBe(4);

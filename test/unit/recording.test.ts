@@ -7,11 +7,11 @@ import { pipeline } from 'node:stream/promises';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { FlowRecord, HeaderList } from '../../src/flow/index.js';
+import { RegtapeError } from '../../src/errors/index.js';
 import {
   BodyStore,
   INLINE_LIMIT,
   Recording,
-  RecordingError,
   SCHEMA_VERSION,
   blobDirFor,
   type BodyTap,
@@ -160,7 +160,7 @@ function record(rec: Recording, f: FlowRecord, req: StoredBody | null = null, re
   return done;
 }
 
-function expectRefused(p: string, code: string, opts: Parameters<typeof Recording.open>[1] = { create: true }): RecordingError {
+function expectRefused(p: string, code: string, opts: Parameters<typeof Recording.open>[1] = { create: true }): RegtapeError {
   const dir = path.dirname(p);
   const before = fingerprint(p);
   const filesBefore = fs.readdirSync(dir).sort();
@@ -170,13 +170,13 @@ function expectRefused(p: string, code: string, opts: Parameters<typeof Recordin
   } catch (e) {
     err = e;
   }
-  expect(err).toBeInstanceOf(RecordingError);
-  expect((err as RecordingError).code).toBe(code);
+  expect(err).toBeInstanceOf(RegtapeError);
+  expect((err as RegtapeError).code).toBe(code);
   expect((err as Error).message).toContain(p);
   // Untouched: same bytes, same mtime, no -wal/-shm/.blobs created beside it.
   expect(fingerprint(p)).toEqual(before);
   expect(fs.readdirSync(dir).sort()).toEqual(filesBefore);
-  return err as RecordingError;
+  return err as RegtapeError;
 }
 
 describe('Recording.open', () => {
@@ -204,8 +204,8 @@ describe('Recording.open', () => {
     } catch (e) {
       err = e;
     }
-    expect(err).toBeInstanceOf(RecordingError);
-    expect((err as RecordingError).code).toBe('NOT_FOUND');
+    expect(err).toBeInstanceOf(RegtapeError);
+    expect((err as RegtapeError).code).toBe('recording-not-found');
     expect(fs.existsSync(p)).toBe(false);
     expect(fs.existsSync(blobDirFor(p))).toBe(false);
   });
@@ -214,7 +214,7 @@ describe('Recording.open', () => {
     const p = dbPath();
     fs.mkdirSync(path.dirname(p));
     fs.writeFileSync(p, 'These are my notes, not a database.\n'.repeat(20));
-    const err = expectRefused(p, 'NOT_SQLITE');
+    const err = expectRefused(p, 'recording-not-sqlite');
     expect(err.message).toMatch(/not an SQLite database/);
     expect(err.message).toMatch(/left untouched/);
   });
@@ -223,7 +223,7 @@ describe('Recording.open', () => {
     const p = dbPath();
     fs.mkdirSync(path.dirname(p));
     fs.writeFileSync(p, 'x');
-    expectRefused(p, 'NOT_SQLITE');
+    expectRefused(p, 'recording-not-sqlite');
   });
 
   it('refuses a foreign SQLite database untouched (NOT_REGTAPE)', () => {
@@ -232,7 +232,7 @@ describe('Recording.open', () => {
     const db = new Database(p);
     db.exec("CREATE TABLE contacts (name TEXT); INSERT INTO contacts VALUES ('alice')");
     db.close();
-    const err = expectRefused(p, 'NOT_REGTAPE');
+    const err = expectRefused(p, 'recording-not-regtape');
     expect(err.message).toMatch(/not a regtape recording/);
     // Still the user's database, with its data.
     const again = new Database(p, { readonly: true });
@@ -253,10 +253,10 @@ describe('Recording.open', () => {
     expect(99).toBeGreaterThan(SCHEMA_VERSION);
     // Make any mtime change visible.
     await new Promise((r) => setTimeout(r, 20));
-    const err = expectRefused(p, 'NEWER_SCHEMA');
+    const err = expectRefused(p, 'recording-newer-schema');
     expect(err.message).toMatch(/newer regtape/);
     expect(err.message).toMatch(/upgrade/);
-    expectRefused(p, 'NEWER_SCHEMA', { readonly: true });
+    expectRefused(p, 'recording-newer-schema', { readonly: true });
   });
 
   it('an empty existing file is initialised as a recording', () => {
@@ -585,11 +585,11 @@ describe('bodies', () => {
     const rec = openRec(dbPath());
     const unknown = sha256(Buffer.from('never stored'));
     expect(rec.hasBody(unknown)).toBe(false);
-    expect(() => rec.readBody(unknown)).toThrow(RecordingError);
+    expect(() => rec.readBody(unknown)).toThrow(RegtapeError);
     try {
       rec.readBody(unknown);
     } catch (e) {
-      expect((e as RecordingError).code).toBe('BODY_MISSING');
+      expect((e as RegtapeError).code).toBe('body-missing');
       expect((e as Error).message).toContain(unknown);
     }
     // A file body whose blob was not copied along with the .db.
@@ -597,6 +597,6 @@ describe('bodies', () => {
     record(rec, makeFlow(), null, await capture(rec, body));
     fs.rmSync(path.join(rec.bodies.dir, sha256(body)));
     expect(rec.hasBody(sha256(body))).toBe(false);
-    expect(() => rec.readBody(sha256(body))).toThrow(expect.objectContaining({ code: 'BODY_MISSING', message: expect.stringMatching(/blobs/) }));
+    expect(() => rec.readBody(sha256(body))).toThrow(expect.objectContaining({ code: 'body-missing', message: expect.stringMatching(/blobs/) }));
   });
 });

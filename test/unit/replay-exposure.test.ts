@@ -88,8 +88,8 @@ describe('replay exposure', () => {
         setTimeout(() => p.kill('SIGINT'), 3000);
       });
     const refused = await run(['--listen', '0.0.0.0:0']);
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/refusing --listen 0\.0\.0\.0:0.*--expose/);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/regtape: bad-argument: refusing --listen 0\.0\.0\.0:0.*--expose/);
     const exposed = await run(['--listen', '0.0.0.0:0', '--expose']);
     expect(exposed.stderr).toMatch(/--expose\): anyone who can reach this address/);
   });

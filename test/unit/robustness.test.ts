@@ -15,8 +15,9 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRecording, type RecordSession } from '../../src/cli/record.js';
 import { silentLogger } from '../../src/log/index.js';
-import { Recording, RecordingError } from '../../src/store/index.js';
+import { Recording } from '../../src/store/index.js';
 import { patternBytes, startOrigin, type Origin } from '../support/origin.js';
+import { RegtapeError } from '../../src/errors/index.js';
 
 const BODY = patternBytes(8 << 20, 11);
 
@@ -188,12 +189,12 @@ describe('recording loader robustness', () => {
     } catch (e) {
       err = e;
     }
-    expect(err).toBeInstanceOf(RecordingError);
+    expect(err).toBeInstanceOf(RegtapeError);
     expect((err as Error).message).toMatch(/cut\.db/);
     expect(createHash('sha256').update(fs.readFileSync(cut)).digest('hex')).toBe(before);
   });
 
-  it('fuzz: damaged recordings either open or fail with a RecordingError, never crash, never get modified', () => {
+  it('fuzz: damaged recordings either open or fail with a RegtapeError, never crash, never get modified', () => {
     const src = path.join(dir, 'fuzz-src.db');
     const r = Recording.open(src, { create: true });
     r.beginSession('t');
@@ -217,7 +218,7 @@ describe('recording loader robustness', () => {
             x.close();
           }
         } catch (e) {
-          if (!(e instanceof RecordingError)) throw e;
+          if (!(e instanceof RegtapeError)) throw e;
         }
         expect(createHash('sha256').update(fs.readFileSync(p)).digest('hex')).toBe(before);
         fs.rmSync(p, { force: true });
