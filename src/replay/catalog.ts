@@ -1,5 +1,7 @@
 import { getHeader, type FlowRecord, type HeaderList } from '../flow/index.js';
-import { baseMediaType, isDigest, isIndex, parseChallenge, parseManifest, splitTarget, type ParsedManifest } from '../registry/index.js';
+import { baseMediaType, isDigest, MediaTypes, isIndex, parseChallenge, parseManifest, splitTarget, type ParsedManifest } from '../registry/index.js';
+import { Answers } from './answers.js';
+import { canonicalRegistry, hostPortOf } from './hosts.js';
 
 /** A recorded manifest, by content. */
 export interface StoredManifest {
@@ -62,30 +64,27 @@ export interface Catalog {
   flows: FlowRecord[];
   /** Flow ids served at least once (for the unused-flow report). */
   used: Set<number>;
+  /** Every recorded registry answer (successes and failures) by protocol-aware key. */
+  answers: Answers;
   /**
-   * `registry METHOD repo reference` → successful recorded manifest requests (HEAD and GET).
-   * Manifest answers are re-selected from stored content, so a replayed request marks
-   * these as used (else every recorded tag HEAD is reported unused after a faithful replay).
+   * Recorded content-negotiation 404s ("OCI index found, but accept header does not support
+   * OCI indexes"), flow id → the media type the request's Accept lacked.
    */
-  manifestRequests: Map<string, number[]>;
-  /** `registry METHOD path` → recorded 401s (replay answers those with a challenge of its own). */
-  challenged: Map<string, number[]>;
+  negotiation: Map<number, string>;
 }
 
-export function manifestRequestKey(registry: string, method: string, repo: string, reference: string): string {
-  return `${registry} ${method.toUpperCase()} ${repo} ${reference}`;
-}
+const NEGOTIATION = /OCI (index|manifest) found, but accept header does not support/;
 
-function hostKey(f: FlowRecord): string {
-  const def = f.request.scheme === 'https' ? 443 : 80;
-  const h = f.request.host.toLowerCase();
-  return f.request.port === def ? h : `${h}:${f.request.port}`;
+/** The registry a recorded flow belongs to, for matching (Docker Hub's names are one). */
+export function flowRegistry(f: FlowRecord): string {
+  return canonicalRegistry(f.registry?.registry ?? hostPortOf(f.request.scheme, f.request.host, f.request.port));
 }
 
 /** Build the catalog. `readManifest` returns a small body's bytes (manifests are inline). */
 export function buildCatalog(flows: FlowRecord[], readManifest: (sha: string) => Buffer | null): Catalog {
-  const cat: Catalog = { registries: new Map(), manifests: new Map(), blobs: new Map(), tokenEndpoints: new Map(), cdn: new Map(), flows, used: new Set(), manifestRequests: new Map(), challenged: new Map() };
-  const reg = (host: string): RegistryCatalog => {
+  const cat: Catalog = { registries: new Map(), manifests: new Map(), blobs: new Map(), tokenEndpoints: new Map(), cdn: new Map(), flows, used: new Set(), answers: new Answers(), negotiation: new Map() };
+  const reg = (name: string): RegistryCatalog => {
+    const host = canonicalRegistry(name);
     let r = cat.registries.get(host);
     if (!r) {
       r = { host, challenge: null, pings: new Map(), tags: new Map(), redirects: new Map(), repos: new Set() };
@@ -97,18 +96,17 @@ export function buildCatalog(flows: FlowRecord[], readManifest: (sha: string) =>
     const facts = f.registry;
     const res = f.response;
     if (!facts || !res || f.state !== 'complete') continue;
+    if (facts.role !== 'token' && facts.role !== 'cdn-blob') cat.answers.add(flowRegistry(f), f);
     // Challenges, from any 401.
     if (res.status === 401 && facts.registry && facts.role !== 'token') {
       const h = getHeader(res.headers, 'www-authenticate');
       const c = h ? parseChallenge(h) : null;
       const r = reg(facts.registry);
       if (h && (!r.challenge || facts.role === 'ping')) r.challenge = { header: h, realm: c?.params.realm ?? null, service: c?.params.service ?? null };
-      const k = `${facts.registry} ${f.request.method.toUpperCase()} ${splitTarget(f.request.target).path}`;
-      cat.challenged.set(k, [...(cat.challenged.get(k) ?? []), f.id]);
     }
     switch (facts.role) {
       case 'ping': {
-        const r = reg(facts.registry ?? hostKey(f));
+        const r = reg(flowRegistry(f));
         r.pings.set(facts.auth === 'none' ? 'none' : 'auth', f);
         break;
       }
@@ -118,9 +116,10 @@ export function buildCatalog(flows: FlowRecord[], readManifest: (sha: string) =>
         break;
       }
       case 'manifest': {
-        if (facts.registry && facts.repo && facts.reference && ((res.status >= 200 && res.status < 300) || res.status === 304)) {
-          const k = manifestRequestKey(facts.registry, f.request.method, facts.repo, facts.reference);
-          cat.manifestRequests.set(k, [...(cat.manifestRequests.get(k) ?? []), f.id]);
+        if (facts.registry && facts.repo) reg(facts.registry).repos.add(facts.repo);
+        if (res.status === 404 && f.responseBody?.sha256) {
+          const m = NEGOTIATION.exec(readManifest(f.responseBody.sha256)?.toString('utf8') ?? '');
+          if (m) cat.negotiation.set(f.id, m[1] === 'index' ? MediaTypes.OCIIndex : MediaTypes.OCIManifest);
         }
         if (f.request.method !== 'GET' || res.status !== 200 || !f.responseBody?.sha256 || f.responseBody.redacted) break;
         const r = reg(facts.registry!);

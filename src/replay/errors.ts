@@ -26,6 +26,8 @@ export class RegistryError extends Error {
     message: string,
     readonly detail?: unknown,
     readonly headers: Record<string, string> = {},
+    /** True when this answers a request the recording has no answer for (it went through the miss path). */
+    readonly miss = false,
   ) {
     super(message);
     this.name = 'RegistryError';
@@ -43,7 +45,7 @@ export function writeRegistryError(res: ServerResponse, err: RegistryError, head
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),
     'docker-distribution-api-version': 'registry/2.0',
-    'x-regtape-replay': err.status === 404 && err.detail ? 'miss' : 'error',
+    'x-regtape-replay': err.miss ? 'miss' : 'error',
     ...err.headers,
   });
   res.end(head ? undefined : body);

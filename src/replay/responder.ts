@@ -1,55 +1,80 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { flowUrl, type FlowRecord } from '../flow/index.js';
+import type { FlowRecord } from '../flow/index.js';
 import type { Logger } from '../log/index.js';
-import { acceptSet, authClass, Classifier, isDigest, isIndex, isOci, matchRoute, parseScopes, splitTarget } from '../registry/index.js';
+import { authClass, Classifier, isDigest, matchRoute, parseScopes, splitTarget } from '../registry/index.js';
 import { fromRawHeaders } from '../flow/index.js';
-import { manifestRequestKey, resolveTag, type Catalog, type RegistryCatalog, type StoredManifest } from './catalog.js';
+import { isSuccess, pickAnswer, routeKey, type Prefer } from './answers.js';
+import type { Catalog, RegistryCatalog } from './catalog.js';
+import type { Arrival, Ctx } from './context.js';
 import { RegistryError, writeRegistryError } from './errors.js';
-import { explainMiss } from './explain.js';
+import { rewriteRealm } from './headers.js';
+import { canonicalRegistry, hostPortOf } from './hosts.js';
+import { serveManifest, type ManifestEnv } from './manifests.js';
+import { MissBook, type Miss } from './misses.js';
 import { PushState } from './push.js';
-import { bodyFaults, freshToken, sendBody, sendRecorded, type BodySource } from './serve.js';
+import { RateLimit } from './ratelimit.js';
+import { bodyFaults, sendBody, sendRecorded, type BodySource, type RecordedRewrite } from './serve.js';
+import { replayHeaders } from './headers.js';
+import { tokenBody, type TokenMinter } from './token.js';
 import { Drip, FlipByte, pickFault, Truncate, type FaultRule } from './faults.js';
 
-/** A request replay could not answer from the recording. */
-export interface Miss {
-  method: string;
-  url: string;
-  /** Closest recorded request and how it differs. */
-  closest: string | null;
-  differences: string[];
-  time: number;
-}
+export type { Arrival } from './context.js';
+export type { Miss } from './misses.js';
 
 export interface ResponderOptions {
   catalog: Catalog;
   bodies: BodySource;
   log: Logger;
+  /** Replay's own token signer. */
+  minter: TokenMinter;
   /** Mirror mode: the registry served at /v2/ when the request does not say (`ns=`). */
   defaultRegistry?: string;
   /** Fault rules, tried in order on every request. */
   faults?: FaultRule[];
   /** A classifier that has seen the recording (knows its realms and redirects), for matching fault filters. */
   classifier?: Classifier;
+  /** Which recorded answer wins when a request was answered differently at different times (default: the last). */
+  prefer?: Prefer;
+  /** Count down ratelimit-remaining from this value (true: from the recorded one) and answer 429 at zero. */
+  ratelimitCountdown?: number | boolean;
 }
-
-/** Where a request arrived: through the proxy (the client named the origin) or at the mirror endpoint. */
-export type Arrival = { mode: 'proxy'; scheme: 'http' | 'https'; host: string; port: number } | { mode: 'mirror'; base: string };
-
-/** Only the platform dockerd and distribution choose when a list is asked for by tag without the list type. */
-const DEFAULT_PLATFORM = 'linux/amd64';
 
 /**
  * Answers registry requests from a recording, matching by protocol meaning rather than
  * bytes (registry-protocol.md §6): Accept as a set with the registry's selection rules,
  * Authorization by class, CDN by host and path, Range and HEAD synthesised from stored
- * bodies, fresh token `issued_at`, push sessions of its own. Order-free and safe under
- * concurrency: identical requests get identical answers.
+ * bodies, recorded failures (401, 403, 404, 429, 5xx) and recorded headers as recorded,
+ * tokens of its own, push sessions of its own. Order-free and safe under concurrency:
+ * identical requests get identical answers. What it cannot answer goes through the one
+ * miss path ({@link MissBook}).
  */
 export class Responder {
-  readonly misses: Miss[] = [];
   readonly push = new PushState();
+  private readonly book: MissBook;
+  private readonly byId = new Map<number, FlowRecord>();
+  private readonly env: ManifestEnv;
 
-  constructor(private readonly o: ResponderOptions) {}
+  constructor(private readonly o: ResponderOptions) {
+    this.book = new MissBook(o.catalog, o.log);
+    for (const f of o.catalog.flows) this.byId.set(f.id, f);
+    const countdown = o.ratelimitCountdown;
+    const rateLimit = countdown === undefined || countdown === false ? null : new RateLimit(typeof countdown === 'number' ? countdown : null);
+    if (rateLimit) for (const f of o.catalog.flows) if (f.registry?.role === 'manifest' && f.response) rateLimit.learn(f.response.headers);
+    this.env = {
+      catalog: o.catalog,
+      bodies: o.bodies,
+      prefer: o.prefer ?? 'last',
+      rateLimit,
+      book: this.book,
+      flow: (id) => this.byId.get(id),
+      pushed: (repo, ref) => this.push.manifests.get(isDigest(ref) ? `${repo}@${ref}` : `${repo}:${ref}`),
+      rewrite: (ctx) => this.rewrite(ctx),
+    };
+  }
+
+  get misses(): Miss[] {
+    return this.book.misses;
+  }
 
   handle(req: IncomingMessage, res: ServerResponse, at: Arrival): void {
     const fault = this.o.faults?.length ? this.fault(req, at) : null;
@@ -142,82 +167,91 @@ export class Responder {
   private registryFor(at: Arrival, query: URLSearchParams): { key: string; reg: RegistryCatalog | undefined } {
     const cat = this.o.catalog;
     if (at.mode === 'proxy') {
-      const def = at.scheme === 'https' ? 443 : 80;
-      const key = at.port === def ? at.host : `${at.host}:${at.port}`;
+      const key = canonicalRegistry(hostPortOf(at.scheme, at.host, at.port));
       return { key, reg: cat.registries.get(key) };
     }
     const ns = query.get('ns');
-    const key = (ns && (ns === 'docker.io' ? [...cat.registries.keys()].find((k) => /(^|\.)docker\.io$/.test(k)) ?? ns : ns)) ?? this.o.defaultRegistry ?? [...cat.registries.keys()][0] ?? '';
+    const key = ns ? canonicalRegistry(ns) : (this.o.defaultRegistry ? canonicalRegistry(this.o.defaultRegistry) : ([...cat.registries.keys()][0] ?? ''));
     return { key, reg: cat.registries.get(key) };
   }
 
-  private async dispatch(req: IncomingMessage, res: ServerResponse, at: Arrival): Promise<void> {
-    const cat = this.o.catalog;
+  private context(req: IncomingMessage, res: ServerResponse, at: Arrival): Ctx {
     const { path, query } = splitTarget(req.url ?? '/');
-    query.delete('ns');
-    const method = (req.method ?? 'GET').toUpperCase();
-    const headers = fromRawHeaders(req.rawHeaders);
-    const hostPath = at.mode === 'proxy' ? `${at.host}${path}` : null;
-
-    // Mirror-mode endpoints regtape adds for itself: token realm and blob redirects.
-    if (at.mode === 'mirror' && path.startsWith('/regtape/')) return this.mirrorInternal(req, res, at, path);
-
-    // Token endpoints answer every request (never consumed), with a fresh issued_at.
-    if (hostPath && cat.tokenEndpoints.has(hostPath)) return this.serveToken(req, res, cat.tokenEndpoints.get(hostPath)!);
-    // CDN downloads: host and path, the signature query ignored.
-    if (hostPath && cat.cdn.has(hostPath)) return this.serveBlob(req, res, cat.cdn.get(hostPath)!);
-
-    const route = matchRoute(path);
     const { key, reg } = this.registryFor(at, query);
-    if (route && reg) {
-      const auth = authClass(headers);
+    query.delete('ns');
+    const headers = fromRawHeaders(req.rawHeaders);
+    const url = at.mode === 'proxy' ? `${at.scheme}://${hostPortOf(at.scheme, at.host, at.port)}${req.url}` : `${at.base}${req.url}`;
+    return { req, res, at, method: (req.method ?? 'GET').toUpperCase(), path, query, headers, auth: authClass(headers) === 'none' ? 'none' : 'auth', registry: key, reg, url };
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse, at: Arrival): Promise<void> {
+    const ctx = this.context(req, res, at);
+    const cat = this.o.catalog;
+    const hostPath = at.mode === 'proxy' ? `${at.host.toLowerCase()}${ctx.path}` : null;
+    // Mirror-mode endpoints regtape adds for itself: token realm and blob redirects.
+    if (at.mode === 'mirror' && ctx.path.startsWith('/regtape/')) return this.mirrorInternal(ctx);
+    // Token endpoints answer every request (never consumed), with a token of replay's own.
+    if (hostPath && cat.tokenEndpoints.has(hostPath)) return this.serveToken(ctx, cat.tokenEndpoints.get(hostPath)!);
+    // CDN downloads: host and path, the signature query ignored.
+    if (hostPath && cat.cdn.has(hostPath)) return this.serveBlob(ctx, cat.cdn.get(hostPath)!, 'cdn');
+    const route = matchRoute(ctx.path);
+    if (route && ctx.reg) {
+      const reg = ctx.reg;
       const repo = 'repo' in route ? this.resolveRepo(reg, route.repo, at) : null;
-      if (route.kind === 'ping') {
+      const path = repo && 'repo' in route && repo !== route.repo ? ctx.path.replace(`/v2/${route.repo}/`, `/v2/${repo}/`) : ctx.path;
+      const key = routeKey(path, ctx.query);
+      const answers = key ? cat.answers.lookup(ctx.registry, ctx.method, ctx.auth, key) : [];
+      if (route.kind === 'ping') return this.ping(ctx, reg);
+      if (route.kind === 'uploads' || (route.kind === 'manifest' && ctx.method === 'PUT')) return this.pushRoute(ctx, route, repo!);
+      if (ctx.auth === 'none' && reg.challenge && route.kind !== 'catalog' && !answers.length) {
         req.resume();
-        const recorded = reg.pings.get(auth === 'none' ? 'none' : 'auth');
-        if (recorded?.response) return sendRecorded(req, res, this.o.bodies, this.used(recorded), { headers: (h) => this.rewriteChallenge(h, at) });
-        if (auth === 'none' && reg.challenge) return this.challenge(res, reg, at, null, method === 'HEAD');
-        res.writeHead(200, { 'content-type': 'application/json', 'docker-distribution-api-version': 'registry/2.0', 'content-length': 2 });
-        return void res.end(method === 'HEAD' ? undefined : '{}');
+        return this.challenge(ctx, reg, repo);
       }
-      if (auth === 'none' && reg.challenge && route.kind !== 'catalog') {
-        req.resume();
-        for (const id of cat.challenged.get(`${key} ${method} ${path}`) ?? []) cat.used.add(id);
-        return this.challenge(res, reg, at, repo, method === 'HEAD', ['uploads'].includes(route.kind) || method === 'PUT' ? 'push,pull' : 'pull');
-      }
-      switch (route.kind) {
-        case 'manifest':
-          if (method === 'PUT') return this.push.putManifest(req, res, repo!, route.reference);
-          if (method === 'GET' || method === 'HEAD') {
-            req.resume();
-            return this.serveManifest(req, res, reg, repo!, route.reference, acceptSet(headers), at, key);
-          }
-          break;
-        case 'blob':
-          req.resume();
-          if (method === 'GET' || method === 'HEAD') return this.blobRequest(req, res, reg, repo!, route.digest, at);
-          break;
-        case 'uploads': {
-          const id = route.uploadId;
-          if (method === 'POST') return this.push.start(req, res, repo!, query, (d) => cat.blobs.get(d)?.size ?? null);
-          if (method === 'PATCH') return this.push.chunk(req, res, repo!, id);
-          if (method === 'PUT') return this.push.finish(req, res, repo!, id, query);
-          if (method === 'GET') return this.push.status(res, repo!, id);
-          if (method === 'DELETE') return this.push.cancel(res, repo!, id);
-          break;
-        }
-        default:
-          break;
-      }
-    }
-    // Anything else: an exact recorded request (method, host, path, query without ns).
-    const exact = this.findExact(method, at, path, query, key);
-    if (exact) {
       req.resume();
-      return sendRecorded(req, res, this.o.bodies, this.used(exact));
+      if (route.kind === 'manifest' && (ctx.method === 'GET' || ctx.method === 'HEAD')) return serveManifest(this.env, ctx, repo!, route.reference);
+      if (route.kind === 'blob' && (ctx.method === 'GET' || ctx.method === 'HEAD')) return this.blobRequest(ctx, reg, repo!, route.digest, answers);
+      const pick = pickAnswer(answers, this.env.prefer);
+      if (pick) return this.sendAnswer(ctx, pick);
     }
     req.resume();
-    this.miss(req, at, path, query, headers, key, route ? (route.kind === 'manifest' ? 'MANIFEST_UNKNOWN' : route.kind === 'blob' ? 'BLOB_UNKNOWN' : 'NAME_UNKNOWN') : 'NAME_UNKNOWN', res);
+    // Anything else: an exact recorded request (method, host, path, sorted query without ns), any auth class.
+    const exactKey = routeKey(ctx.path, ctx.query)!;
+    const exact = pickAnswer([...cat.answers.lookup(ctx.registry, ctx.method, ctx.auth, exactKey), ...cat.answers.lookup(ctx.registry, ctx.method, ctx.auth === 'none' ? 'auth' : 'none', exactKey)], this.env.prefer);
+    if (exact) return this.sendAnswer(ctx, exact);
+    const code = route?.kind === 'manifest' ? 'MANIFEST_UNKNOWN' : route?.kind === 'blob' ? 'BLOB_UNKNOWN' : 'NAME_UNKNOWN';
+    throw this.book.miss(ctx.url, at.mode, { method: ctx.method, host: ctx.registry, path: ctx.path, query: ctx.query, headers: ctx.headers, matcher: 'exact' }, code);
+  }
+
+  private sendAnswer(ctx: Ctx, f: FlowRecord): Promise<void> {
+    this.o.catalog.used.add(f.id);
+    return sendRecorded(ctx.req, ctx.res, this.o.bodies, f, this.rewrite(ctx));
+  }
+
+  private ping(ctx: Ctx, reg: RegistryCatalog): Promise<void> | void {
+    ctx.req.resume();
+    const recorded = reg.pings.get(ctx.auth);
+    if (recorded?.response) return this.sendAnswer(ctx, recorded);
+    if (ctx.auth === 'none' && reg.challenge) return this.challenge(ctx, reg, null);
+    ctx.res.writeHead(200, { 'content-type': 'application/json', 'docker-distribution-api-version': 'registry/2.0', 'content-length': 2 });
+    ctx.res.end(ctx.method === 'HEAD' ? undefined : '{}');
+  }
+
+  private pushRoute(ctx: Ctx, route: NonNullable<ReturnType<typeof matchRoute>>, repo: string): Promise<void> | void {
+    const { req, res, method, query } = ctx;
+    if (ctx.auth === 'none' && ctx.reg?.challenge) {
+      req.resume();
+      return this.challenge(ctx, ctx.reg, repo, 'push,pull');
+    }
+    if (route.kind === 'manifest') return this.push.putManifest(req, res, repo, route.reference);
+    if (route.kind !== 'uploads') return;
+    const id = route.uploadId;
+    if (method === 'POST') return this.push.start(req, res, repo, query, (d) => this.o.catalog.blobs.get(d)?.size ?? null);
+    if (method === 'PATCH') return this.push.chunk(req, res, repo, id);
+    if (method === 'PUT') return this.push.finish(req, res, repo, id, query);
+    if (method === 'GET') return this.push.status(res, repo, id);
+    if (method === 'DELETE') return this.push.cancel(res, repo, id);
+    req.resume();
+    throw new RegistryError(405, 'UNSUPPORTED', `${method} is not an upload method`);
   }
 
   /** Docker Hub's `library/` convention: `alpine` is `library/alpine` when only that was recorded. */
@@ -227,157 +261,87 @@ export class Responder {
     return repo;
   }
 
-  private used(f: FlowRecord): FlowRecord {
-    this.o.catalog.used.add(f.id);
-    return f;
+  /** Rewrites of recorded answers: in mirror mode the challenge realm points at the mirror's token endpoint. */
+  private rewrite(ctx: Ctx): RecordedRewrite {
+    if (ctx.at.mode !== 'mirror') return {};
+    const realm = `${ctx.at.base}/regtape/token/${encodeURIComponent(ctx.reg?.host ?? '_')}`;
+    return { map: (h) => h.map((v, i) => (i % 2 === 1 && /^www-authenticate$/i.test(h[i - 1]!) ? rewriteRealm(v, realm) : v)) };
   }
 
-  private serveToken(req: IncomingMessage, res: ServerResponse, flows: FlowRecord[]): void {
-    req.resume();
-    const ok = flows.find((f) => f.response?.status === 200) ?? flows[0]!;
-    // Any recorded token answer will do, but mark the recorded requests this one repeats.
-    const k = tokenKey(req.url ?? '/');
-    for (const f of flows) if (f.response?.status === 200 && tokenKey(f.request.target) === k) this.used(f);
-    sendRecorded(req, res, this.o.bodies, this.used(ok), { body: freshToken });
+  /** A token request: the recorded answer to the same scopes (failures as recorded), with replay's own JWT in it. */
+  private async serveToken(ctx: Ctx, flows: FlowRecord[]): Promise<void> {
+    ctx.req.resume();
+    const k = tokenKey(ctx.req.url ?? '/');
+    const same = flows.filter((f) => tokenKey(f.request.target) === k);
+    const pick = pickAnswer(same, this.env.prefer) ?? pickAnswer(flows.filter(isSuccess), 'last') ?? flows[0]!;
+    for (const f of same) if (isSuccess(f) === isSuccess(pick)) this.o.catalog.used.add(f.id);
+    this.o.catalog.used.add(pick.id);
+    if (!isSuccess(pick)) return sendRecorded(ctx.req, ctx.res, this.o.bodies, pick);
+    const requested = parseScopes(ctx.query.getAll('scope'));
+    const claimsFrom = same.includes(pick) ? pick : null;
+    await sendRecorded(ctx.req, ctx.res, this.o.bodies, pick, { body: (b) => tokenBody(b, (e) => this.o.minter.mint(claimsFrom, e, requested)) });
   }
 
-  private challengeHeader(reg: RegistryCatalog, at: Arrival, repo: string | null, actions = 'pull'): string {
-    const realm = at.mode === 'mirror' ? `${at.base}/regtape/token/${encodeURIComponent(reg.host)}` : reg.challenge?.realm;
+  private challengeHeader(ctx: Ctx, reg: RegistryCatalog, repo: string | null, actions = 'pull'): string {
+    const realm = ctx.at.mode === 'mirror' ? `${ctx.at.base}/regtape/token/${encodeURIComponent(reg.host)}` : reg.challenge?.realm;
     const parts = [`realm="${realm ?? ''}"`];
     if (reg.challenge?.service) parts.push(`service="${reg.challenge.service}"`);
     if (repo) parts.push(`scope="repository:${repo}:${actions}"`);
     return `Bearer ${parts.join(',')}`;
   }
 
-  private challenge(res: ServerResponse, reg: RegistryCatalog, at: Arrival, repo: string | null, head: boolean, actions = 'pull'): void {
-    writeRegistryError(res, new RegistryError(401, 'UNAUTHORIZED', 'authentication required', null, { 'www-authenticate': this.challengeHeader(reg, at, repo, actions) }), head);
+  /** The registry's challenge for a request that came without credentials (the protocol's handshake, not a miss). */
+  private challenge(ctx: Ctx, reg: RegistryCatalog, repo: string | null, actions = 'pull'): void {
+    writeRegistryError(ctx.res, new RegistryError(401, 'UNAUTHORIZED', 'authentication required', null, { 'www-authenticate': this.challengeHeader(ctx, reg, repo, actions) }), ctx.method === 'HEAD');
   }
 
-  /** In mirror mode, point the realm of recorded challenges at the mirror itself. */
-  private rewriteChallenge(h: string[], at: Arrival): string[] {
-    if (at.mode !== 'mirror') return h;
-    return h.map((v, i) => (i % 2 === 1 && /^www-authenticate$/i.test(h[i - 1]!) ? v.replace(/realm="[^"]*"/, `realm="${at.base}/regtape/token/_"`) : v));
-  }
-
-  private mirrorInternal(req: IncomingMessage, res: ServerResponse, at: Arrival & { mode: 'mirror' }, path: string): void {
-    req.resume();
-    const tok = /^\/regtape\/token\/([^/]+)$/.exec(path);
+  private async mirrorInternal(ctx: Ctx): Promise<void> {
+    ctx.req.resume();
+    const tok = /^\/regtape\/token\/([^/]+)$/.exec(ctx.path);
     if (tok) {
       const all = [...this.o.catalog.tokenEndpoints.values()].flat();
       const host = decodeURIComponent(tok[1]!);
-      const reg = this.o.catalog.registries.get(host);
-      const mine = all.filter((f) => !reg || f.registry?.registry === host);
-      if (mine.length || all.length) return this.serveToken(req, res, mine.length ? mine : all);
+      const mine = all.filter((f) => f.registry?.registry && canonicalRegistry(f.registry.registry) === host);
+      if (mine.length || all.length) return this.serveToken(ctx, mine.length ? mine : all);
       // No token was recorded (anonymous registry): any token will do.
-      const body = JSON.stringify({ token: 'regtape-replay', access_token: 'regtape-replay', expires_in: 300, issued_at: new Date().toISOString() });
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-      return void res.end(body);
+      const body = JSON.stringify({ token: await this.o.minter.mint(null, 300, parseScopes(ctx.query.getAll('scope'))), expires_in: 300, issued_at: new Date().toISOString() });
+      ctx.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      return void ctx.res.end(body);
     }
-    const blob = /^\/regtape\/blobs\/(sha256:[0-9a-f]{64})$/.exec(path);
-    if (blob) return this.serveBlob(req, res, blob[1]!);
-    writeRegistryError(res, new RegistryError(404, 'NAME_UNKNOWN', `no such regtape endpoint ${path}`), req.method === 'HEAD');
+    const blob = /^\/regtape\/blobs\/(sha256:[0-9a-f]{64})$/.exec(ctx.path);
+    if (blob) return this.serveBlob(ctx, blob[1]!, 'cdn');
+    throw this.book.miss(ctx.url, 'mirror', { method: ctx.method, host: ctx.registry, path: ctx.path, query: ctx.query, headers: ctx.headers, matcher: 'endpoint' }, 'NAME_UNKNOWN');
   }
 
-  private serveBlob(req: IncomingMessage, res: ServerResponse, digest: string): void {
+  /** Stored blob bytes with the headers recorded when they were downloaded. */
+  private serveBlob(ctx: Ctx, digest: string, matcher: 'cdn' | 'blob'): void {
     const b = this.o.catalog.blobs.get(digest);
-    if (!b) throw new RegistryError(404, 'BLOB_UNKNOWN', `blob ${digest} is not in the recording`);
+    if (!b) throw this.book.miss(ctx.url, ctx.at.mode, { method: ctx.method, host: ctx.at.mode === 'proxy' ? ctx.at.host.toLowerCase() : ctx.registry, path: ctx.path, query: ctx.query, headers: ctx.headers, matcher }, 'BLOB_UNKNOWN');
     this.o.catalog.used.add(b.flowId);
-    sendBody(req, res, this.o.bodies, b.bodySha, b.size, { 'content-type': 'application/octet-stream', 'docker-content-digest': digest, etag: `"${digest}"` });
+    const recorded = this.byId.get(b.flowId)?.response?.headers ?? [['Content-Type', 'application/octet-stream'], ['Docker-Content-Digest', digest], ['Etag', `"${digest}"`]];
+    sendBody(ctx.req, ctx.res, this.o.bodies, b.bodySha, b.size, replayHeaders(recorded));
   }
 
-  private blobRequest(req: IncomingMessage, res: ServerResponse, reg: RegistryCatalog, repo: string, digest: string, at: Arrival): void {
+  private async blobRequest(ctx: Ctx, reg: RegistryCatalog, repo: string, digest: string, answers: FlowRecord[]): Promise<void> {
+    const pick = pickAnswer(answers, this.env.prefer);
+    if (pick && !isSuccess(pick)) return this.sendAnswer(ctx, pick);
     const redirect = reg.redirects.get(repo)?.get(digest);
     const have = this.o.catalog.blobs.get(digest);
     const pushed = this.push.blobs.get(digest);
     if (redirect && have) {
       this.o.catalog.used.add(redirect.flowId);
-      const location = at.mode === 'mirror' ? `${at.base}/regtape/blobs/${digest}` : redirect.location;
-      res.writeHead(redirect.status, { location, 'content-type': 'application/octet-stream', 'docker-distribution-api-version': 'registry/2.0', 'content-length': 0 });
-      return void res.end();
+      const location = ctx.at.mode === 'mirror' ? `${ctx.at.base}/regtape/blobs/${digest}` : redirect.location;
+      const headers = replayHeaders(redirect.headers, { location });
+      ctx.res.writeHead(redirect.status, [...headers, 'Content-Length', '0'] as unknown as Record<string, string>);
+      return void ctx.res.end();
     }
-    if (have) return this.serveBlob(req, res, digest);
-    if (pushed != null && req.method === 'HEAD') {
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'docker-content-digest': digest, 'content-length': pushed });
-      return void res.end();
+    if (have) return this.serveBlob(ctx, digest, 'blob');
+    if (pushed != null && ctx.method === 'HEAD') {
+      ctx.res.writeHead(200, { 'content-type': 'application/octet-stream', 'docker-content-digest': digest, 'content-length': pushed });
+      return void ctx.res.end();
     }
-    throw this.missError(req, at, `/v2/${repo}/blobs/${digest}`, new URLSearchParams(), fromRawHeaders(req.rawHeaders), reg.host, 'BLOB_UNKNOWN');
-  }
-
-  /**
-   * Manifest selection as distribution does it (registry-protocol.md §3): the stored
-   * type when accepted; an OCI type not accepted → 404; a Docker list asked for by
-   * tag without the list type → the linux/amd64 image. If-None-Match → 304.
-   */
-  private serveManifest(req: IncomingMessage, res: ServerResponse, reg: RegistryCatalog, repo: string, ref: string, accept: string[], at: Arrival, key: string): void {
-    const pushed = this.push.manifests.get(isDigest(ref) ? `${repo}@${ref}` : `${repo}:${ref}`);
-    if (pushed) {
-      res.writeHead(200, { 'content-type': pushed.mediaType, 'docker-content-digest': pushed.digest, etag: `"${pushed.digest}"`, 'content-length': pushed.body.length });
-      return void res.end(req.method === 'HEAD' ? undefined : pushed.body);
-    }
-    const cat = this.o.catalog;
-    const m = isDigest(ref) ? cat.manifests.get(ref) ?? null : resolveTag(cat, reg, repo, ref);
-    if (!m) throw this.missError(req, at, `/v2/${repo}/manifests/${ref}`, new URLSearchParams(), fromRawHeaders(req.rawHeaders), key, 'MANIFEST_UNKNOWN');
-    const chosen = this.select(m, ref, accept);
-    if (chosen instanceof RegistryError) throw chosen;
-    cat.used.add(chosen.flowId);
-    for (const id of cat.manifestRequests.get(manifestRequestKey(key, req.method ?? 'GET', repo, ref)) ?? []) cat.used.add(id);
-    const inm = req.headers['if-none-match'];
-    if (inm && inm.split(',').some((t) => t.trim().replace(/^W\//, '').replace(/"/g, '') === chosen.digest)) {
-      res.writeHead(304, { 'docker-content-digest': chosen.digest, etag: `"${chosen.digest}"` });
-      return void res.end();
-    }
-    sendBody(req, res, this.o.bodies, chosen.bodySha, chosen.size, {
-      'content-type': chosen.mediaType,
-      'docker-content-digest': chosen.digest,
-      etag: `"${chosen.digest}"`,
-      'docker-distribution-api-version': 'registry/2.0',
-    });
-  }
-
-  private select(m: StoredManifest, ref: string, accept: string[]): StoredManifest | RegistryError {
-    const set = new Set(accept);
-    if (set.size === 0 || set.has(m.mediaType) || set.has('*/*')) {
-      if (set.size > 0 || !isOci(m.mediaType)) return m;
-    }
-    if (isOci(m.mediaType)) {
-      const what = isIndex(m.mediaType) ? 'OCI index' : 'OCI manifest';
-      return new RegistryError(404, 'MANIFEST_UNKNOWN', `${what} found, but accept header does not support OCI manifests`);
-    }
-    if (isIndex(m.mediaType) && !isDigest(ref) && m.parsed?.kind === 'index') {
-      const child = m.parsed.manifests.find((d) => d.platform === DEFAULT_PLATFORM);
-      const stored = child ? this.o.catalog.manifests.get(child.digest) : undefined;
-      if (stored) return stored;
-      return new RegistryError(404, 'MANIFEST_UNKNOWN', `manifest list found but its ${DEFAULT_PLATFORM} image was not recorded`);
-    }
-    return m;
-  }
-
-  private findExact(method: string, at: Arrival, path: string, query: URLSearchParams, registryKey: string): FlowRecord | null {
-    const q = [...query.entries()].sort().map(([k, v]) => `${k}=${v}`).join('&');
-    for (const f of this.o.catalog.flows) {
-      if (!f.response || f.state !== 'complete' || f.request.method !== method) continue;
-      const sp = splitTarget(f.request.target);
-      sp.query.delete('ns');
-      if (sp.path !== path) continue;
-      const host = at.mode === 'proxy' ? at.host : registryKey;
-      if (f.request.host !== host && f.registry?.registry !== host) continue;
-      const fq = [...sp.query.entries()].sort().map(([k, v]) => `${k}=${v}`).join('&');
-      if (fq === q || (f.registry?.role === 'cdn-blob' && at.mode === 'proxy')) return f;
-    }
-    return null;
-  }
-
-  private missError(req: IncomingMessage, at: Arrival, path: string, query: URLSearchParams, headers: ReturnType<typeof fromRawHeaders>, key: string, code: RegistryError['code']): RegistryError {
-    const url = at.mode === 'proxy' ? `${at.scheme}://${at.host}${at.port === (at.scheme === 'https' ? 443 : 80) ? '' : `:${at.port}`}${req.url}` : `${at.base}${req.url}`;
-    const ex = explainMiss(this.o.catalog.flows, { method: (req.method ?? 'GET').toUpperCase(), host: at.mode === 'proxy' ? at.host : key, path, query, headers });
-    const miss: Miss = { method: req.method ?? 'GET', url, closest: ex.closest ? `${ex.closest.request.method} ${flowUrl(ex.closest.request)} (flow ${ex.closest.id})` : null, differences: ex.differences, time: Date.now() };
-    this.misses.push(miss);
-    this.o.log.warn(`replay miss: ${miss.method} ${url}${miss.closest ? `; closest recorded: ${miss.closest}; differs in ${miss.differences.join(', ')}` : '; nothing similar was recorded'}`);
-    return new RegistryError(404, code, `regtape replay: no recorded response for ${miss.method} ${url}`, { closest: miss.closest, differences: miss.differences });
-  }
-
-  private miss(req: IncomingMessage, at: Arrival, path: string, query: URLSearchParams, headers: ReturnType<typeof fromRawHeaders>, key: string, code: RegistryError['code'], res: ServerResponse): void {
-    writeRegistryError(res, this.missError(req, at, path, query, headers, key, code), req.method === 'HEAD');
+    if (pick && ctx.method === 'HEAD' && pick.request.method === 'HEAD') return this.sendAnswer(ctx, pick);
+    throw this.book.miss(ctx.url, ctx.at.mode, { method: ctx.method, host: ctx.registry, path: `/v2/${repo}/blobs/${digest}`, query: ctx.query, headers: ctx.headers, matcher: 'blob' }, 'BLOB_UNKNOWN');
   }
 }
 

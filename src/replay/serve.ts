@@ -1,8 +1,8 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { pipeline, type Readable, type Transform } from 'node:stream';
-import { forwardableHeaders } from '../proxy/index.js';
-import type { FlowRecord } from '../flow/index.js';
+import { getHeader, type FlowRecord } from '../flow/index.js';
 import { RegistryError } from './errors.js';
+import { flatGet, replayHeaders, type HeaderRewrites } from './headers.js';
 
 /** A body transform injected by a fault rule (truncate, flip, drip) for one response. */
 export const bodyFaults = new WeakMap<ServerResponse, (size: number) => Transform>();
@@ -45,20 +45,22 @@ export function parseRange(header: string | undefined, size: number): { start: n
 }
 
 /**
- * Stream a stored body with registry headers; honours Range (206 / 416) and HEAD.
- * `headers` are the content headers (type, digest, etag …) without length.
+ * Stream a stored body; honours Range (206 / 416) and HEAD. `headers` (flat name/value list,
+ * e.g. from {@link replayHeaders}) carry everything but the framing, which is computed here:
+ * Content-Length, and for a synthesised range Content-Range (+ Accept-Ranges if absent).
  */
-export function sendBody(req: IncomingMessage, res: ServerResponse, src: BodySource, sha: string, size: number, headers: Record<string, string>, status = 200): void {
+export function sendBody(req: IncomingMessage, res: ServerResponse, src: BodySource, sha: string, size: number, headers: string[], status = 200): void {
   const range = status === 200 ? parseRange(req.headers.range, size) : null;
+  const ranges = flatGet(headers, 'accept-ranges') ? [] : ['Accept-Ranges', 'bytes'];
   if (range === 'unsatisfiable') {
-    res.writeHead(416, { 'content-range': `bytes */${size}`, 'content-length': 0, ...headers });
+    res.writeHead(416, [...headers, 'Content-Range', `bytes */${size}`, 'Content-Length', '0'] as unknown as OutgoingHttpHeaders);
     res.end();
     return;
   }
   if (range) {
-    res.writeHead(206, { ...headers, 'accept-ranges': 'bytes', 'content-range': `bytes ${range.start}-${range.end}/${size}`, 'content-length': range.end - range.start + 1 });
+    res.writeHead(206, [...headers, ...ranges, 'Content-Range', `bytes ${range.start}-${range.end}/${size}`, 'Content-Length', String(range.end - range.start + 1)] as unknown as OutgoingHttpHeaders);
   } else {
-    res.writeHead(status, { ...headers, 'accept-ranges': 'bytes', 'content-length': size });
+    res.writeHead(status, [...headers, 'Content-Length', String(size)] as unknown as OutgoingHttpHeaders);
   }
   if (req.method === 'HEAD' || size === 0) {
     res.end();
@@ -67,43 +69,41 @@ export function sendBody(req: IncomingMessage, res: ServerResponse, src: BodySou
   piped(src.readBody(sha, range ? range : undefined), res, range ? range.end - range.start + 1 : size);
 }
 
-const REFRAMED = /^(content-length|transfer-encoding|date)$/i;
+export interface RecordedRewrite {
+  /** Header values to set (lower-case name → value, null drops it); see {@link replayHeaders}. */
+  set?: HeaderRewrites;
+  /** A last pass over the flat header list (e.g. the realm rewrite of mirror mode). */
+  map?: (flat: string[]) => string[];
+  /** Replace the body (e.g. a token answer with replay's own token); null keeps the recorded one. */
+  body?: (b: Buffer) => Promise<Buffer | null>;
+}
 
-/** Serve a recorded response as it was (status, headers in order, body), with optional body rewrite. */
-export function sendRecorded(req: IncomingMessage, res: ServerResponse, src: BodySource, f: FlowRecord, rewrite?: { body?: (b: Buffer) => Buffer; headers?: (h: string[]) => string[] }): void {
+/**
+ * Serve a recorded response as it was: status, reason, the recorded headers minus hop-by-hop
+ * and framing (see headers.ts), body; HEAD gets the headers of the GET and no body.
+ */
+export async function sendRecorded(req: IncomingMessage, res: ServerResponse, src: BodySource, f: FlowRecord, rw: RecordedRewrite = {}): Promise<void> {
   const r = f.response!;
-  // Framing is recomputed for the body we send; Date is of another day.
-  let raw = forwardableHeaders(r.headers.filter(([k]) => !REFRAMED.test(k)).flat());
-  if (rewrite?.headers) raw = rewrite.headers(raw);
+  let raw = replayHeaders(r.headers, rw.set);
+  if (rw.map) raw = rw.map(raw);
+  const head = (extra: string[]) => res.writeHead(r.status, r.reason || undefined, [...raw, ...extra] as unknown as OutgoingHttpHeaders);
   const sha = f.responseBody?.sha256;
   if (!sha) {
-    res.writeHead(r.status, r.reason, [...raw, 'content-length', '0'] as unknown as Record<string, string>);
+    // A HEAD answer (or an empty body): the recorded Content-Length says what a GET would carry.
+    const len = f.request.method === 'HEAD' ? getHeader(r.headers, 'content-length') : undefined;
+    head(['Content-Length', len ?? '0']);
     res.end();
     return;
   }
-  if (rewrite?.body) {
+  if (rw.body) {
     const buf = src.readBodySync(sha, 16 << 20);
-    if (!buf) throw new RegistryError(500, 'BLOB_UNKNOWN', `recorded body ${sha} of flow ${f.id} is missing`);
-    const out = rewrite.body(buf);
-    res.writeHead(r.status, r.reason, [...raw, 'content-length', String(out.length)] as unknown as Record<string, string>);
+    if (!buf) throw new RegistryError(500, 'UNKNOWN', `recorded body ${sha} of flow ${f.id} is missing from the recording`);
+    const out = (await rw.body(buf)) ?? buf;
+    head(['Content-Length', String(out.length)]);
     res.end(req.method === 'HEAD' ? undefined : out);
     return;
   }
-  res.writeHead(r.status, r.reason, [...raw, 'content-length', String(f.responseBody!.size)] as unknown as Record<string, string>);
+  head(['Content-Length', String(f.responseBody!.size)]);
   if (req.method === 'HEAD') return void res.end();
   piped(src.readBody(sha), res, f.responseBody!.size);
-}
-
-/** Token JSON with `issued_at` set to now (a stale one makes dockerd fetch a token before every request). */
-export function freshToken(body: Buffer): Buffer {
-  try {
-    const doc = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
-    if (doc && typeof doc === 'object' && ('token' in doc || 'access_token' in doc)) {
-      doc.issued_at = new Date().toISOString();
-      return Buffer.from(JSON.stringify(doc));
-    }
-  } catch {
-    // not JSON: serve as recorded
-  }
-  return body;
 }

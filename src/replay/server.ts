@@ -12,6 +12,9 @@ import { buildCatalog, type Catalog } from './catalog.js';
 import { Responder, type Miss } from './responder.js';
 import { parseFault } from './faults.js';
 import { RegtapeError } from '../errors/index.js';
+import type { Prefer } from './answers.js';
+import { canonicalRegistry } from './hosts.js';
+import { TokenMinter } from './token.js';
 
 export interface ReplayOptions {
   /** Path of the recording (NAME.db, with NAME.blobs/ beside it), or an open Recording. */
@@ -26,6 +29,14 @@ export interface ReplayOptions {
   mirrorTls?: boolean;
   /** Fault rules `FILTER => ACTION [once|xN]` (see faults.ts), tried in order. */
   faults?: string[];
+  /**
+   * Which recorded answer wins when a request was answered differently at different times:
+   * 'last' (default: in order of recording, the last one sticks) or 'success' (the last
+   * success if there was one).
+   */
+  prefer?: Prefer;
+  /** Count down `ratelimit-remaining` on manifest GETs from N (true: from the recorded value) and answer 429 at zero. */
+  ratelimitCountdown?: number | boolean;
   /** Where the CA lives (default $REGTAPE_HOME / ~/.config/regtape). */
   home?: string;
   log?: Logger;
@@ -76,11 +87,12 @@ export async function startReplay(o: ReplayOptions): Promise<ReplayHandle> {
   const classifier = new Classifier();
   for (const f of flows) classifier.fill(f);
   const catalog: Catalog = buildCatalog(flows, (sha) => rec.readBodySync(sha, 4 << 20));
-  if (o.registry && !catalog.registries.has(o.registry)) {
+  if (o.registry && !catalog.registries.has(canonicalRegistry(o.registry))) {
     throw new RegtapeError('bad-argument', `--registry ${o.registry}: not in the recording (recorded: ${[...catalog.registries.keys()].join(', ') || 'none'})`);
   }
   const faults = (o.faults ?? []).map(parseFault);
-  const responder = new Responder({ catalog, bodies: rec, log, defaultRegistry: o.registry, faults, classifier });
+  const minter = await TokenMinter.create();
+  const responder = new Responder({ catalog, bodies: rec, log, defaultRegistry: o.registry, faults, classifier, minter, prefer: o.prefer, ratelimitCountdown: o.ratelimitCountdown });
   const ca = loadOrCreateAuthority(o.home ?? defaultHome());
 
   const leafs = new LeafFactory(ca);

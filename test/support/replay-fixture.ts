@@ -121,6 +121,13 @@ interface FlowSpec {
   body?: Buffer;
   /** HEAD: advertise this Content-Length though no body was stored. */
   headLength?: number;
+  /** Facts the recorder derived (token claims decoded before redaction). */
+  facts?: FlowRecord['facts'];
+}
+
+/** The claims the recorder decoded from a recorded token (Docker Hub shaped). */
+export function tokenClaims(repo: string): Record<string, unknown> {
+  return { iss: 'auth.test', aud: REGISTRY, sub: '', iat: 1577836800, nbf: 1577836800, exp: 1577837100, jti: 'recorded', access: [{ type: 'repository', name: repo, actions: ['pull'], parameters: { pull_limit: '100', pull_limit_interval: '21600' } }] };
 }
 
 const UA: [string, string] = ['User-Agent', 'docker/20.10.24+dfsg1 go/go1.19.8 git-commit/5d6db84 kernel/6.1.0 os/linux arch/amd64'];
@@ -147,7 +154,7 @@ async function addFlow(rec: Recording, t0: number, s: FlowSpec): Promise<number>
     error: null,
     requestBytes: 0,
     responseBytes: body?.length ?? 0,
-    facts: {},
+    facts: s.facts ?? {},
     registry: null,
     marked: false,
     comment: null,
@@ -224,6 +231,7 @@ export async function buildPullRecording(dbPath: string): Promise<Fixture> {
       status: 200,
       resHeaders: [['Content-Type', 'application/json; charset=utf-8'], ['X-Trace-Id', 'abc']],
       body: Buffer.from(TOKEN_JSON),
+      facts: { tokens: ['token', 'access_token'].map((k) => ({ where: `response.body:${k}`, marker: 'REDACTED-1', claims: tokenClaims('lab/img') })) },
     });
     // dockerd: HEAD by tag, GET by tag, children by digest.
     await add('headTag', { method: 'HEAD', target: '/v2/lab/img/manifests/1', reqHeaders: [...accept(DOCKERD_ACCEPTS), BEARER], status: 200, resHeaders: manifestHeaders(list), headLength: list.bytes.length });

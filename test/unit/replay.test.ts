@@ -85,6 +85,16 @@ function dockerd(order = DOCKERD_ACCEPTS, auth: string | null = BEARER): string[
   return [...order.flatMap((a) => ['Accept', a]), ...(auth ? ['Authorization', auth] : [])];
 }
 
+function jwtPart(t: string, i: number): Record<string, unknown> {
+  return JSON.parse(Buffer.from(t.split('.')[i]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+}
+function jwtPayload(t: string): { iat: number; exp: number; access: unknown } & Record<string, unknown> {
+  return jwtPart(t, 1) as { iat: number; exp: number; access: unknown };
+}
+function jwtHeader(t: string): Record<string, unknown> {
+  return jwtPart(t, 0);
+}
+
 function authed(...extra: string[]): string[] {
   return ['Authorization', BEARER, ...extra];
 }
@@ -254,7 +264,10 @@ describe('auth by class (§6)', () => {
     expect(c.params).toMatchObject({ service: REGISTRY, scope: 'repository:lab/img:pull' });
     const tok = await send(`${c.params.realm}?service=${c.params.service}&scope=${encodeURIComponent(c.params.scope!)}`);
     expect(tok.status).toBe(200);
-    expect(JSON.parse(tok.body.toString())).toMatchObject({ token: 'REDACTED-1', access_token: 'REDACTED-1', expires_in: 300 });
+    const td = JSON.parse(tok.body.toString()) as { token: string; access_token: string; expires_in: number };
+    expect(td.expires_in).toBe(300);
+    expect(td.token).toBe(td.access_token);
+    expect(jwtPayload(td.token).access).toEqual([{ type: 'repository', name: 'lab/img', actions: ['pull'], parameters: { pull_limit: '100', pull_limit_interval: '21600' } }]);
     // The recorded ping challenge is rewritten to the mirror too, and its realm works.
     const ping = await send(`${m}/v2/`);
     expect(ping.status).toBe(401);
@@ -275,7 +288,7 @@ describe('auth by class (§6)', () => {
 });
 
 describe('token endpoint (§2, §6)', () => {
-  it('answers every request with a fresh issued_at and the recorded expires_in', async () => {
+  it('answers every request with a JWT of its own (recorded scopes, exp in the future), a fresh issued_at and the recorded expires_in', async () => {
     const urls = [
       `https://auth.test/token?scope=${encodeURIComponent('repository:lab/img:pull')}&service=registry.test`,
       `https://auth.test/token?service=registry.test&scope=${encodeURIComponent('repository:lab/img:pull')}`,
@@ -288,10 +301,24 @@ describe('token endpoint (§2, §6)', () => {
       expect(r.h('content-type')).toBe('application/json; charset=utf-8');
       expect(Number(r.h('content-length'))).toBe(r.body.length);
       const doc = JSON.parse(r.body.toString()) as { token: string; access_token: string; expires_in: number; issued_at: string };
-      expect(doc).toMatchObject({ token: 'REDACTED-1', access_token: 'REDACTED-1', expires_in: 300 });
+      expect(doc.expires_in).toBe(300);
+      expect(doc.token).toBe(doc.access_token);
+      expect(doc.token).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+      expect(doc.token).not.toContain('REDACTED');
       const issued = Date.parse(doc.issued_at);
       expect(issued).toBeGreaterThanOrEqual(before - 1000);
       expect(issued).toBeLessThanOrEqual(Date.now() + 1000);
+      const claims = jwtPayload(doc.token);
+      // exp - iat = expires_in, and issued_at is iat: consistent for a client that decodes either.
+      expect(claims.exp - claims.iat).toBe(300);
+      expect(Math.abs(claims.iat * 1000 - issued)).toBeLessThan(1500);
+      expect(claims.exp * 1000).toBeGreaterThan(Date.now());
+      // Recorded claims are kept (iss, aud, access with Hub's parameters) for the recorded scope; a new scope gets what it asked for.
+      if (u.includes('lab%2Fimg')) {
+        expect(claims).toMatchObject({ iss: 'auth.test', aud: REGISTRY });
+        expect(claims.access).toEqual([{ type: 'repository', name: 'lab/img', actions: ['pull'], parameters: { pull_limit: '100', pull_limit_interval: '21600' } }]);
+      } else expect(claims.access).toEqual([{ type: 'repository', name: 'lab/other', actions: ['push', 'pull'] }]);
+      expect(jwtHeader(doc.token)).toMatchObject({ alg: 'ES256', typ: 'JWT' });
     }
   });
 });
@@ -343,14 +370,17 @@ describe('blob download (§4)', () => {
     }
   });
 
-  it('HEAD blob: the registry redirects, the CDN answers Content-Length = size and no body', async () => {
+  it('HEAD blob: the registry redirects, the CDN answers Content-Length = size, its recorded headers, and no body', async () => {
     const b = fx.blobs.amd64Layer;
     const r = await send(`${REG}/v2/lab/img/blobs/${b.digest}`, { method: 'HEAD', headers: authed() });
     expect(r.status).toBe(307);
     const cdn = await send(r.h('location')!, { method: 'HEAD' });
     expect(cdn.status).toBe(200);
     expect(cdn.h('content-length')).toBe(String(b.bytes.length));
-    expect(cdn.h('docker-content-digest')).toBe(b.digest);
+    // The CDN's own headers as recorded (its ETag is not the digest; it sends no Docker-Content-Digest).
+    expect(cdn.h('etag')).toBe('"5d41402abc4b2a76b9719d911017c592"');
+    expect(cdn.h('server')).toBe('cloudflare');
+    expect(cdn.h('docker-content-digest')).toBeUndefined();
     expect(cdn.body.length).toBe(0);
   });
 
