@@ -112,15 +112,19 @@ Examples:
     .option('--strict', 'exit with status 1 at shutdown if any request had no recorded answer')
     .option('--report <file.json>', 'write the misses and the recorded flows never used to a JSON file at shutdown')
     .option('--fault <rule>', "misbehave on purpose: 'FILTER => ACTION [once|xN]' (repeatable; see below)", collect, [])
+    .option('--prefer <last|success>', 'a request answered differently at different times gets the last recorded answer (default) or the last success', 'last')
+    .option('--ratelimit-countdown [n]', "count ratelimit-remaining down on manifest GETs (from N, else from the recorded value) and answer 429 at zero")
     .option('-v, --verbose', 'debug logging')
     .option('--expose', 'allow --listen / --mirror on a non-loopback address (prints a warning)')
     .addHelpText(
       'after',
       `
 Matching is protocol-aware: Accept compared as a set with the registry's selection rules, Authorization by
-class (none/basic/bearer), CDN downloads by host and path, Range/HEAD/If-None-Match synthesised from stored
-bodies, token responses with a fresh issued_at. A request with no match gets a 404 naming the closest
-recorded request and what differs.
+class (none / credentials), CDN downloads by host and path, docker.io = index.docker.io = registry-1.docker.io,
+Range/HEAD/If-None-Match synthesised from stored bodies. Recorded failures (401, 403, 404, 429, 5xx) replay
+as recorded, with the recorded headers; tokens are JWTs of the replay's own with the recorded scopes. A
+request with no recorded answer is a miss: a 404 naming the closest recorded request and the one difference,
+counted for --strict and --report.
 
 Faults ('FILTER => ACTION [once|xN]', FILTER in the filter language, first matching rule wins):
   429 / 500 / 503 …   answer with that status (429 with Retry-After and rate-limit headers)
@@ -135,7 +139,7 @@ Examples:
   regtape replay pull.db --fault '~op cdn-blob & ~repo lab/big => truncate:1000000 once'
   regtape replay pull.db --no-proxy --mirror 127.0.0.1:5000 --strict --report misses.json`,
     )
-    .action(async (file: string, opts: { listen: string; proxy: boolean; mirror?: string; registry?: string; strict?: boolean; report?: string; verbose?: boolean; fault: string[]; expose?: boolean; mirrorTls?: boolean }) =>
+    .action(async (file: string, opts: { listen: string; proxy: boolean; mirror?: string; registry?: string; strict?: boolean; report?: string; verbose?: boolean; fault: string[]; expose?: boolean; mirrorTls?: boolean; prefer: string; ratelimitCountdown?: string | boolean }) =>
       runReplay(file, { ...opts, home: defaultHome() }),
     );
 
