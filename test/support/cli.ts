@@ -63,7 +63,7 @@ export function runCmd(cmd: string, args: string[], env: Record<string, string> 
 }
 
 /** Start `regtape replay` (the CLI) and wait for its mirror endpoint line. */
-export async function spawnReplay(args: string[], env: Record<string, string>, timeoutMs = 20_000): Promise<{ proc: ChildProcess; mirrorUrl: string; stderr(): string }> {
+export async function spawnReplay(args: string[], env: Record<string, string>, timeoutMs = 20_000): Promise<{ proc: ChildProcess; mirrorUrl: string; proxyUrl: string | null; stderr(): string }> {
   const proc = spawn(process.execPath, [CLI, 'replay', ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   proc.stderr!.on('data', (c: Buffer) => (err += c.toString()));
@@ -81,5 +81,6 @@ export async function spawnReplay(args: string[], env: Record<string, string>, t
       reject(new Error(`regtape replay exited with ${code}:\n${err}`));
     });
   });
-  return { proc, mirrorUrl, stderr: () => err };
+  const proxyUrl = /proxy mode: listening on (http:\/\/[\d.:]+)/.exec(err)?.[1] ?? null;
+  return { proc, mirrorUrl, proxyUrl, stderr: () => err };
 }

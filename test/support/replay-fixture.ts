@@ -111,7 +111,7 @@ export async function storeBuffer(rec: Recording, buf: Buffer): Promise<StoredBo
   return rec.storeBody(captured, false);
 }
 
-interface FlowSpec {
+export interface FlowSpec {
   method?: string;
   host?: string;
   target: string;
@@ -133,7 +133,7 @@ export function tokenClaims(repo: string): Record<string, unknown> {
 const UA: [string, string] = ['User-Agent', 'docker/20.10.24+dfsg1 go/go1.19.8 git-commit/5d6db84 kernel/6.1.0 os/linux arch/amd64'];
 const BEARER: [string, string] = ['Authorization', 'Bearer REDACTED-1'];
 
-async function addFlow(rec: Recording, t0: number, s: FlowSpec): Promise<number> {
+export async function addFlow(rec: Recording, t0: number, s: FlowSpec): Promise<number> {
   const method = s.method ?? 'GET';
   const host = s.host ?? REGISTRY;
   const reqHeaders: HeaderList = [['Host', host], UA, ...(s.reqHeaders ?? [])];
