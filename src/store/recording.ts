@@ -53,6 +53,41 @@ export interface OpenOptions {
   readonly?: boolean;
   /** Create the file if missing (record). */
   create?: boolean;
+  /**
+   * With `readonly`: leave no trace. SQLite opening a WAL-mode file read-only creates
+   * `-wal` and `-shm` beside it (and cannot remove them); when no `-wal` is there (no
+   * writer, a cleanly closed recording) the file is read into memory instead, so
+   * nothing on disk changes. With a `-wal` present (a recorder is writing) the file is
+   * opened read-only in place and sees new commits (`regtape ui --follow`).
+   */
+  untouched?: boolean;
+}
+
+/** SQLite header bytes 18/19 (read/write format versions): 2 means WAL. */
+function isWalFile(head: Buffer): boolean {
+  return head.length >= 20 && (head[18] === 2 || head[19] === 2);
+}
+
+/** The database file as an in-memory image (header set to rollback-journal format). */
+function memoryImage(p: string): Buffer {
+  const buf = fs.readFileSync(p);
+  if (isWalFile(buf)) {
+    buf[18] = 1;
+    buf[19] = 1;
+  }
+  return buf;
+}
+
+/** Open the SQLite file: in place, or (read-only, untouched, no -wal) as an in-memory image. */
+function openDb(p: string, opts: OpenOptions): Database.Database {
+  if (opts.readonly && opts.untouched && !fs.existsSync(`${p}-wal`)) {
+    const fd = fs.openSync(p, 'r');
+    const head = Buffer.alloc(20);
+    const n = fs.readSync(fd, head, 0, 20, 0);
+    fs.closeSync(fd);
+    if (n > 0 && isWalFile(head)) return new Database(memoryImage(p), { readonly: true });
+  }
+  return new Database(p, { readonly: !!opts.readonly, fileMustExist: true });
 }
 
 /**
@@ -153,7 +188,7 @@ export class Recording {
     }
     let db: Database.Database;
     try {
-      db = new Database(p, { readonly: !!opts.readonly, fileMustExist: true });
+      db = openDb(p, opts);
       db.pragma('busy_timeout = 5000');
       if (!opts.readonly) {
         db.pragma('journal_mode = WAL');

@@ -1,0 +1,53 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Recording } from '../../src/store/index.js';
+import { writeTinyRecording } from './tui-support.js';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+const digest = (p: string) => createHash('sha256').update(fs.readFileSync(p)).digest('hex');
+const sideFiles = (p: string) => ['-wal', '-shm', '-journal'].filter((s) => fs.existsSync(p + s));
+
+describe('Recording.open({ readonly, untouched })', () => {
+  it('reads a cleanly closed WAL-mode recording without creating -wal/-shm or changing a byte', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'regtape-ro-'));
+    dirs.push(dir);
+    const t = await writeTinyRecording(dir);
+    expect(fs.readFileSync(t.file).subarray(18, 20)).toEqual(Buffer.from([2, 2])); // recordings are WAL-mode
+    const before = digest(t.file);
+    const rec = Recording.open(t.file, { readonly: true, untouched: true });
+    expect(rec.count()).toBeGreaterThan(10);
+    expect(rec.get(t.ids['alpine.index']!)?.request.target).toBe('/v2/lab/alpine/manifests/3.9');
+    rec.close();
+    expect(sideFiles(t.file)).toEqual([]);
+    expect(digest(t.file)).toBe(before);
+  });
+
+  it('plain read-only open of the same file leaves -wal/-shm behind (why untouched exists)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'regtape-ro-'));
+    dirs.push(dir);
+    const t = await writeTinyRecording(dir);
+    Recording.open(t.file, { readonly: true }).close();
+    expect(sideFiles(t.file)).toEqual(['-wal', '-shm']);
+  });
+
+  it('with a writer present (-wal exists) opens in place and sees later commits', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'regtape-ro-'));
+    dirs.push(dir);
+    const t = await writeTinyRecording(dir);
+    const writer = Recording.open(t.file);
+    const reader = Recording.open(t.file, { readonly: true, untouched: true });
+    const n = reader.count();
+    writer.beginSession('test');
+    writer.insertOpenFlow({ uuid: 'u-1', request: { method: 'GET', scheme: 'https', host: 'h', port: 443, target: '/v2/', httpVersion: '1.1', headers: [] }, timings: { start: 1 }, clientAddr: null });
+    expect(reader.count()).toBe(n + 1);
+    reader.close();
+    writer.close();
+  });
+});
