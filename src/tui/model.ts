@@ -56,6 +56,15 @@ export class FlowModel {
     return this.upsert(rows);
   }
 
+  /** Rows added to the backend since the last read (following a live file); classified, not yet in the model. */
+  loadNew(limit: number): FlowRecord[] {
+    if (!this.backend.loadRows || this.loading) return [];
+    const rows = this.backend.loadRows(this.lastLoadedId, limit);
+    if (rows.length) this.lastLoadedId = rows[rows.length - 1]!.id;
+    this.classify(rows);
+    return rows;
+  }
+
   /** Recordings made before classification existed: classify in order, as `regtape show` does. */
   private classify(rows: FlowRecord[]): void {
     for (const f of rows) {
@@ -98,7 +107,16 @@ export class FlowModel {
 
   /** The full flow (headers, facts, bodies): from the backend, else the row itself. */
   full(id: number): FlowRecord | undefined {
-    return this.backend.full(id) ?? this.byId.get(id);
+    const source = this.copies.get(id);
+    if (source !== undefined) {
+      const f = this.backend.full(source);
+      const row = this.byId.get(id);
+      return f && row ? { ...f, id, marked: row.marked, comment: row.comment } : row;
+    }
+    const f = this.backend.full(id);
+    const row = this.byId.get(id);
+    // Marks and comments live on the rows until saved.
+    return f && row ? (f.marked === row.marked && f.comment === row.comment ? f : { ...f, marked: row.marked, comment: row.comment }) : (f ?? row);
   }
 
   /** Flows by the digest they are about (registry facts), in id order. */
@@ -182,13 +200,146 @@ export class FlowModel {
     return this.ops.ops;
   }
 
-  /** Toggle a mark; returns a message when it could not be persisted. */
-  setMarked(id: number, marked: boolean): string | null {
+  // ------------------------------------------------------------ edits (in memory until saved)
+
+  /** Marks and comments as they were before the first edit of each flow. */
+  private readonly original = new Map<number, { marked: boolean; comment: string | null }>();
+  /** Flows deleted from the view (`d`): gone from the file only when saved over it. */
+  readonly deleted = new Set<number>();
+  /** Duplicates (`D`) by their id → the flow they copy. */
+  readonly copies = new Map<number, number>();
+  private nextCopyId = COPY_IDS;
+  private readonly savedCopies = new Set<number>();
+
+  private remember(f: FlowRecord): void {
+    if (!this.original.has(f.id)) this.original.set(f.id, { marked: !!f.marked, comment: f.comment ?? null });
+  }
+
+  /** Set or clear a mark (in memory). */
+  setMarked(id: number, marked: boolean): void {
     const f = this.byId.get(id);
-    if (!f) return null;
+    if (!f) return;
+    if (this.backend.persist && !this.copies.has(id)) this.backend.persist(id, { marked });
+    else this.remember(f);
     f.marked = marked;
     this.version++;
-    return this.backend.setMarked(id, marked);
+  }
+
+  /** Set a comment (empty: none), in memory. */
+  setComment(id: number, comment: string): void {
+    const f = this.byId.get(id);
+    if (!f) return;
+    const value = comment.trim() ? comment : null;
+    if (this.backend.persist && !this.copies.has(id)) this.backend.persist(id, { comment: value });
+    else this.remember(f);
+    f.comment = value;
+    this.version++;
+  }
+
+  /** Take a flow out of the model (`d`). */
+  delete(id: number): boolean {
+    const f = this.byId.get(id);
+    if (!f) return false;
+    this.byId.delete(id);
+    const i = indexById(this.rows, id);
+    if (i >= 0) this.rows.splice(i, 1);
+    if (this.copies.has(id)) this.copies.delete(id);
+    else this.deleted.add(id);
+    this.version++;
+    return true;
+  }
+
+  /** A copy of a flow (`D`), added after every other flow; returns it. */
+  duplicate(id: number): FlowRecord | undefined {
+    const f = this.byId.get(id);
+    if (!f) return undefined;
+    const source = this.copies.get(id) ?? id;
+    const copy = new CopyFlow(this, this.nextCopyId++, source, f);
+    this.copies.set(copy.id, source);
+    this.upsert([copy]);
+    return copy;
+  }
+
+  /** The id in the recording a row stands for (a duplicate's source). */
+  sourceOf(id: number): number {
+    return this.copies.get(id) ?? id;
+  }
+
+  /** Changes not saved anywhere yet: edited marks/comments, deletions, duplicates. */
+  unsaved(): number {
+    let n = this.deleted.size;
+    for (const id of this.copies.keys()) if (!this.savedCopies.has(id)) n++;
+    for (const [id, o] of this.original) {
+      const f = this.byId.get(id);
+      if (f && (!!f.marked !== o.marked || (f.comment ?? null) !== o.comment)) n++;
+    }
+    return n;
+  }
+
+  /** What was changed has been written (w): nothing unsaved any more. */
+  saved(): void {
+    this.original.clear();
+    this.deleted.clear();
+    for (const id of this.copies.keys()) this.savedCopies.add(id);
+  }
+}
+
+/** Ids of duplicates start here: far above any id a recording hands out. */
+export const COPY_IDS = 2 ** 40;
+
+/** A duplicated flow: the source's data under its own id, mark and comment. */
+class CopyFlow implements FlowRecord {
+  marked: boolean;
+  comment: string | null;
+  registry: FlowRecord['registry'];
+  constructor(
+    private readonly model: FlowModel,
+    readonly id: number,
+    readonly sourceId: number,
+    private readonly src: FlowRecord,
+  ) {
+    this.marked = !!src.marked;
+    this.comment = src.comment ?? null;
+    this.registry = src.registry ?? null;
+  }
+  get uuid() {
+    return this.src.uuid;
+  }
+  get state() {
+    return this.src.state;
+  }
+  get request() {
+    return this.src.request;
+  }
+  get response() {
+    return this.src.response;
+  }
+  get requestBody() {
+    return this.src.requestBody;
+  }
+  get responseBody() {
+    return this.src.responseBody;
+  }
+  get timings() {
+    return this.src.timings;
+  }
+  get clientAddr() {
+    return this.src.clientAddr;
+  }
+  get serverAddr() {
+    return this.src.serverAddr;
+  }
+  get error() {
+    return this.src.error;
+  }
+  get requestBytes() {
+    return this.src.requestBytes;
+  }
+  get responseBytes() {
+    return this.src.responseBytes;
+  }
+  get facts() {
+    return this.src.facts;
   }
 }
 

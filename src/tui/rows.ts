@@ -19,8 +19,12 @@ export interface Backend {
   body(sha256: string, max: number): Buffer | null;
   /** The first `n` bytes of a stored body, whatever its size (hex and text previews of layers). */
   bodyHead?(sha256: string, n: number): Buffer | null;
-  /** Keep a mark; returns a message when it could only be kept in memory. */
-  setMarked(id: number, marked: boolean): string | null;
+  /**
+   * Write a mark or comment straight into the recording (the live session of
+   * `record --ui`, whose recording is open for writing anyway). Absent: edits stay in
+   * memory until `w` saves them (`regtape ui FILE`).
+   */
+  persist?(id: number, edit: { marked?: boolean; comment?: string | null }): void;
   /** Rows with id > afterId, in id order, at most `limit` (undefined: the backend holds none). */
   loadRows?(afterId: number, limit: number): FlowRecord[];
   /** Number of flows in the backend (for "loading 2000 of 100000"). */
@@ -88,7 +92,7 @@ export class LightFlow implements FlowRecord {
     readonly error: string | null,
     registry: RegistryFacts | null,
     marked: boolean,
-    readonly comment: string | null,
+    public comment: string | null,
   ) {
     this.request = new LightRequest(this, request.method, request.scheme, request.host, request.port, request.target, request.httpVersion);
     this.response = response ? new LightResponse(this, response.status, response.reason, response.httpVersion) : null;
@@ -131,9 +135,9 @@ export class LightFlow implements FlowRecord {
 const FULL_CACHE = 64;
 
 /**
- * A backend over a Recording. Reads are synchronous (better-sqlite3). Marks go to
- * the recording; a read-only one is reopened for writing on the first mark through
- * `openWritable` (the `regtape ui` command passes one; without it marks stay in memory).
+ * A backend over a Recording. Reads are synchronous (better-sqlite3). A recording
+ * open for writing (the live session) keeps marks and comments at once; a read-only
+ * one never writes (edits stay in the model until saved).
  */
 export class RecordingBackend implements Backend {
   readonly label: string;
@@ -141,16 +145,18 @@ export class RecordingBackend implements Backend {
   private readonly cache = new Map<number, FlowRecord | undefined>();
   /** The last row whose headers were read: a filter asks for both sides of one flow in a row. */
   private hdr: { id: number; raw: [string | null, string | null]; parsed: [HeaderList | null, HeaderList | null] } | null = null;
-  private writer: Recording | null;
-  private writerFailed: string | null = null;
+  readonly persist?: (id: number, edit: { marked?: boolean; comment?: string | null }) => void;
 
-  constructor(
-    readonly rec: Recording,
-    private readonly openWritable?: () => Recording,
-  ) {
+  constructor(readonly rec: Recording) {
     this.label = rec.path;
     this.recording = rec;
-    this.writer = rec.readonly ? null : rec;
+    if (!rec.readonly) {
+      this.persist = (id, edit) => {
+        if (edit.marked !== undefined) rec.setMarked(id, edit.marked);
+        if (edit.comment !== undefined) rec.setComment(id, edit.comment);
+        this.invalidate(id);
+      };
+    }
   }
 
   full(id: number): FlowRecord | undefined {
@@ -218,6 +224,10 @@ export class RecordingBackend implements Backend {
     return this.rec.count();
   }
 
+  close(): void {
+    this.rec.close();
+  }
+
   loadRows(afterId: number, limit: number): FlowRecord[] {
     const rows = this.rec.listSummaries(afterId, limit);
     const out: FlowRecord[] = new Array(rows.length);
@@ -278,27 +288,6 @@ export class RecordingBackend implements Backend {
     );
   }
 
-  setMarked(id: number, marked: boolean): string | null {
-    if (!this.writer && !this.writerFailed && this.openWritable) {
-      try {
-        this.writer = this.openWritable();
-      } catch (e) {
-        this.writerFailed = (e as Error).message;
-      }
-    }
-    if (!this.writer) return `marks kept in memory only (${this.writerFailed ?? 'recording opened read-only'})`;
-    try {
-      this.writer.setMarked(id, marked);
-      this.invalidate(id);
-      return null;
-    } catch (e) {
-      return `mark not saved: ${(e as Error).message}`;
-    }
-  }
-
-  close(): void {
-    if (this.writer && this.writer !== this.rec) this.writer.close();
-  }
 }
 
 /** A backend over flows in memory (tests, and flows that are not in a recording). */
@@ -317,11 +306,6 @@ export class MemoryBackend implements Backend {
   body(sha256: string, max: number): Buffer | null {
     const b = this.bodies.get(sha256);
     return b && b.length <= max ? b : null;
-  }
-  setMarked(id: number, marked: boolean): string | null {
-    const f = this.byId.get(id);
-    if (f) f.marked = marked;
-    return null;
   }
   loadRows(afterId: number, limit: number): FlowRecord[] {
     return [...this.byId.values()].filter((f) => f.id > afterId).sort((a, b) => a.id - b.id).slice(0, limit);
