@@ -2,15 +2,23 @@ import { Box, Text, useApp, useInput, useStdout } from 'ink';
 import { memo, useEffect, useReducer } from 'react';
 import type { Controller } from './controller.js';
 import { keyNames } from './keymap.js';
-import type { Line } from './lines.js';
+import type { Line, Seg } from './lines.js';
 import { renderFrame } from './render.js';
 
-const LineView = memo(function LineView({ line }: { line: Line }) {
+/** NO_COLOR (no-color.org): set and not empty. Bold, dim and inverse stay: they are not colours. */
+export const noColor = (env: NodeJS.ProcessEnv = process.env): boolean => !!env.NO_COLOR;
+
+/** ink <Text> props for a segment: without colour, only bold, dim and inverse remain. */
+export function textProps(s: Seg, color: boolean): { color?: string; bold?: boolean; dimColor?: boolean; inverse?: boolean } {
+  return { color: color ? s.color : undefined, bold: s.bold, dimColor: s.dim, inverse: s.inverse };
+}
+
+const LineView = memo(function LineView({ line, color }: { line: Line; color: boolean }) {
   if (!line.segs.some((s) => s.text.length)) return <Text> </Text>;
   return (
     <Text wrap="truncate-end">
       {line.segs.map((s, i) => (
-        <Text key={i} color={s.color} bold={s.bold} dimColor={s.dim} inverse={s.inverse}>
+        <Text key={i} {...textProps(s, color)}>
           {s.text}
         </Text>
       ))}
@@ -27,7 +35,7 @@ export function sizeOf(stdout: NodeJS.WriteStream | undefined, fallback = { cols
  * The inspector: draws the controller's frame (only the rows on screen) and sends
  * keys to it. All behaviour lives in the controller and the command table.
  */
-export function App({ controller, fixedSize }: { controller: Controller; fixedSize?: boolean }) {
+export function App({ controller, fixedSize, color = !noColor() }: { controller: Controller; fixedSize?: boolean; color?: boolean }) {
   const [, redraw] = useReducer((n: number) => n + 1, 0);
   const { exit } = useApp();
   const { stdout } = useStdout();
@@ -56,7 +64,7 @@ export function App({ controller, fixedSize }: { controller: Controller; fixedSi
   return (
     <Box flexDirection="column">
       {lines.map((l, i) => (
-        <LineView key={i} line={l} />
+        <LineView key={i} line={l} color={color} />
       ))}
     </Box>
   );

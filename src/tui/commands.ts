@@ -6,7 +6,9 @@ import { rowText } from './flow-row.js';
 import { helpLines } from './help.js';
 import { lookup, type Context } from './keymap.js';
 import { plain, type Line } from './lines.js';
+import { answer, askQuit, completeCommand, EDIT_COMMANDS, optionLines, submitBody, submitCommand, submitComment, submitLoad, submitSave } from './edit-commands.js';
 import { operationsView } from './ops-view.js';
+import { waterfallView } from './waterfall.js';
 import {
   bodyHeight,
   clampPager,
@@ -33,13 +35,13 @@ export type Command = (s: UiState, env: Env) => UiState;
 
 // ---------------------------------------------------------------- helpers
 
-const say = (s: UiState, text: string, level: 'info' | 'error' = 'info'): UiState => ({ ...s, message: { text, level } });
+export const say = (s: UiState, text: string, level: 'info' | 'error' = 'info'): UiState => ({ ...s, message: { text, level } });
 
 function replaceTop(s: UiState, screen: Screen): UiState {
   return { ...s, stack: [...s.stack.slice(0, -1), screen] };
 }
 
-function push(s: UiState, screen: Screen): UiState {
+export function push(s: UiState, screen: Screen): UiState {
   return { ...s, stack: [...s.stack, screen] };
 }
 
@@ -56,14 +58,17 @@ export function focusedFlow(s: UiState, env: Env): FlowRecord | undefined {
 }
 
 /** Lines of a pager screen (events are read live from the log). */
-export function screenLines(sc: Screen, env: Env): Line[] {
+export function screenLines(sc: Screen, env: Env, s: UiState): Line[] {
   switch (sc.kind) {
     case 'detail':
     case 'ops':
     case 'help':
+    case 'live':
       return sc.lines;
     case 'events':
       return eventLines(env);
+    case 'options':
+      return optionLines(s, env);
     case 'list':
       return [];
   }
@@ -92,7 +97,7 @@ function movePager(s: UiState, env: Env, to: (p: Pager, n: number, h: number) =>
     const follow = s.follow && (s.spec.order !== 'time' || cursor === newest);
     return setListCursor(s, cursor, follow);
   }
-  const n = screenLines(sc, env).length;
+  const n = screenLines(sc, env, s).length;
   if (sc.kind === 'events') {
     const cursor = to(sc, n, h);
     return replaceTop(s, { ...clampPager({ ...sc, cursor }, n, h), tail: cursor >= n - 1 });
@@ -106,6 +111,11 @@ function movePager(s: UiState, env: Env, to: (p: Pager, n: number, h: number) =>
 export function withSpec(s: UiState, env: Env, spec: ViewSpec): UiState {
   const view = computeView(env.model, spec);
   return refocus({ ...s, spec, view }, s.list.focusId);
+}
+
+/** Keep the list's focus on the same flow after the view changed. */
+export function refocusList(s: UiState, _env: Env): UiState {
+  return refocus(s, s.list.focusId);
 }
 
 function refocus(s: UiState, focusId: number | null): UiState {
@@ -173,7 +183,7 @@ function buildDetailScreen(s: UiState, env: Env, sc: DetailScreen, fresh = false
 
 function buildOps(s: UiState, env: Env, sc: OpsScreen): OpsScreen {
   const shown = s.spec.filter || s.spec.markedOnly || s.spec.hidden.size ? new Set(s.view.map((f) => f.id)) : null;
-  const lines = operationsView(env.model.operations(), shown, s.size.cols);
+  const lines = sc.mode === 'waterfall' ? waterfallView(env.model.operations(), env.model, shown, s.size.cols) : operationsView(env.model.operations(), shown, s.size.cols);
   const h = bodyHeight(push(s, sc));
   return clampPager({ ...sc, lines, version: env.model.version, width: s.size.cols }, lines.length, h);
 }
@@ -184,7 +194,7 @@ export function detailHeader(sc: DetailScreen, env: Env): Line {
   return f ? detailTitle(env.model.full(sc.flowId) ?? f) : { segs: [{ text: `#${sc.flowId}` }] };
 }
 
-function pushOnce(s: UiState, kind: 'help' | 'events' | 'ops', make: () => Screen): UiState {
+function pushOnce(s: UiState, kind: 'help' | 'events' | 'ops' | 'options', make: () => Screen): UiState {
   if (current(s).kind === kind) return s;
   // Jumping to a view that is already open further down goes back to it.
   const i = s.stack.findIndex((x) => x.kind === kind);
@@ -206,7 +216,7 @@ function searchFrom(s: UiState, env: Env, dir: 1 | -1, inclusive: boolean): UiSt
     }
     return say(s, `no flow matches /${s.search.source}/`, 'error');
   }
-  const lines = screenLines(sc, env);
+  const lines = screenLines(sc, env, s);
   const n = lines.length;
   for (let k = inclusive ? 0 : 1; k <= n; k++) {
     const i = ((((sc as Pager).cursor + dir * k) % n) + n) % n;
@@ -261,13 +271,12 @@ function runExport(s: UiState, env: Env, p: Prompt): UiState {
 export const COMMANDS = {
   'app.help': (s) => pushOnce(s, 'help', () => ({ kind: 'help', lines: helpLines(), cursor: 0, top: 0 })),
   'app.events': (s, env) => pushOnce(s, 'events', () => ({ kind: 'events', cursor: Math.max(0, env.events.entries.length - 1), top: 0, tail: true })),
-  'app.operations': (s, env) => pushOnce(s, 'ops', () => buildOps(s, env, { kind: 'ops', lines: [], cursor: 0, top: 0, version: -1, width: 0 })),
-  'app.back': (s) => {
-    if (s.stack.length > 1) return { ...s, stack: s.stack.slice(0, -1) };
-    if (s.live) return say({ ...s, confirmQuit: true }, 'stop recording and quit? (y/n)');
-    return { ...s, quit: true };
-  },
-  'app.quit': (s) => ({ ...s, quit: true }),
+  'app.operations': (s, env) => pushOnce(s, 'ops', () => buildOps(s, env, { kind: 'ops', mode: 'tree', lines: [], cursor: 0, top: 0, version: -1, width: 0 })),
+  'app.options': (s) => pushOnce(s, 'options', () => ({ kind: 'options', cursor: 0, top: 0 })),
+  'app.back': (s, env) => (s.stack.length > 1 ? { ...s, stack: s.stack.slice(0, -1) } : askQuit(s, env)),
+  'app.escape': (s) => (s.stack.length > 1 ? { ...s, stack: s.stack.slice(0, -1) } : say(s, 'this is the flow list (q quits)')),
+  'app.quit': (s, env) => (!env.model.backend.persist && env.model.unsaved() ? askQuit(s, env) : { ...s, quit: true }),
+  'app.command': (s) => ({ ...s, prompt: completeCommand({ kind: 'command', text: '', cursor: 0 }) }),
 
   'nav.down': (s, env) => movePager(s, env, (p) => p.cursor + 1),
   'nav.up': (s, env) => movePager(s, env, (p) => p.cursor - 1),
@@ -275,6 +284,8 @@ export const COMMANDS = {
   'nav.bottom': (s, env) => movePager(s, env, (_p, n) => n - 1),
   'nav.pagedown': (s, env) => movePager(s, env, (p, _n, h) => p.cursor + h),
   'nav.pageup': (s, env) => movePager(s, env, (p, _n, h) => p.cursor - h),
+  'nav.wheelDown': (s, env) => movePager(s, env, (p) => p.cursor + 3),
+  'nav.wheelUp': (s, env) => movePager(s, env, (p) => p.cursor - 3),
   'nav.select': (s, env) => {
     const sc = current(s);
     if (sc.kind === 'list') {
@@ -297,10 +308,18 @@ export const COMMANDS = {
   'list.mark': (s, env) => {
     const f = s.view[s.list.cursor];
     if (!f) return s;
-    const warn = env.model.setMarked(f.id, !f.marked);
+    env.model.setMarked(f.id, !f.marked);
     const next = s.spec.markedOnly ? withSpec(s, env, s.spec) : { ...s, view: [...s.view] };
-    const moved = s.spec.markedOnly ? next : setListCursor(next, s.list.cursor + 1);
-    return warn ? say(moved, warn) : moved;
+    return s.spec.markedOnly ? next : setListCursor(next, s.list.cursor + 1);
+  },
+  'list.unmarkAll': (s, env) => {
+    let n = 0;
+    for (const f of env.model.rows) {
+      if (!f.marked) continue;
+      env.model.setMarked(f.id, false);
+      n++;
+    }
+    return say(withSpec(s, env, s.spec), `unmarked ${n} flows`);
   },
   'list.markedOnly': (s, env) => {
     const t = withSpec(s, env, { ...s.spec, markedOnly: !s.spec.markedOnly });
@@ -322,6 +341,16 @@ export const COMMANDS = {
   },
   'view.unclear': (s, env) => say(withSpec(s, env, { ...s.spec, hidden: new Set() }), `showing ${s.spec.hidden.size} cleared flows again`),
 
+  'detail.nextFlow': (s, env) => stepFlow(s, env, 1),
+  'detail.prevFlow': (s, env) => stepFlow(s, env, -1),
+  'ops.toggle': (s, env) => {
+    const sc = current(s);
+    if (sc.kind !== 'ops') return s;
+    const mode = sc.mode === 'tree' ? 'waterfall' : 'tree';
+    return say(replaceTop(s, buildOps(s, env, { ...sc, mode, cursor: 0, top: 0 })), mode === 'waterfall' ? 'waterfall: each transfer on one time axis (tab: tree)' : 'tree (tab: waterfall)');
+  },
+  'flow.refetch': (s, env) => refetch(s, env),
+  ...EDIT_COMMANDS,
   'detail.nextTab': (s, env) => switchTab(s, env, 1),
   'detail.prevTab': (s, env) => switchTab(s, env, -1),
   'detail.mode': (s, env) => {
@@ -345,6 +374,31 @@ export const COMMANDS = {
 
 export type CommandId = keyof typeof COMMANDS;
 
+/** space / p in the flow view: the next or previous flow of the list, same tab. */
+function stepFlow(s: UiState, env: Env, dir: 1 | -1): UiState {
+  const sc = current(s);
+  if (sc.kind !== 'detail') return s;
+  const i = s.view.findIndex((f) => f.id === sc.flowId);
+  const next = s.view[i + dir];
+  if (!next) return say(s, dir > 0 ? 'last flow of the list' : 'first flow of the list');
+  const moved = setListCursor(s, i + dir, false);
+  return replaceTop(moved, buildDetailScreen(moved, env, { ...sc, flowId: next.id, cursor: 0, top: 0 }, true));
+}
+
+/** r: ask the live registry again about the focused manifest flow; the answer opens as its own screen. */
+function refetch(s: UiState, env: Env): UiState {
+  const f = focusedFlow(s, env);
+  if (!f) return say(s, 'no flow', 'error');
+  if (f.registry?.role !== 'manifest') return say(s, `r re-asks the registry for a manifest or tag; #${f.id} is ${f.registry?.role ?? 'not a registry flow'}`, 'error');
+  if (!env.refetch) return say(s, 'no live registry access here', 'error');
+  const full = env.model.full(f.id) ?? f;
+  env.refetch(full).then(
+    (lines) => env.present?.({ kind: 'live', flowId: f.id, lines, cursor: 0, top: 0 }),
+    (e: Error) => env.report?.(`live request failed: ${e.message}`, 'error'),
+  );
+  return say(s, `asking ${f.request.host} again for ${f.registry.repo ?? ''}:${f.registry.reference ?? ''} (live, not recorded)…`);
+}
+
 function switchTab(s: UiState, env: Env, dir: 1 | -1): UiState {
   const sc = current(s);
   if (sc.kind !== 'detail') return s;
@@ -362,6 +416,9 @@ function editPrompt(s: UiState, env: Env, p: Prompt, key: string): UiState {
   switch (key) {
     case 'enter':
       return submitPrompt(s, env, p);
+    case 'tab':
+      if (p.kind === 'command') return { ...s, prompt: completeCommand(p) };
+      return s;
     case 'esc':
     case 'ctrl-c':
     case 'ctrl-g':
@@ -401,7 +458,8 @@ function editPrompt(s: UiState, env: Env, p: Prompt, key: string): UiState {
   // Once an error is shown, it follows the text (and goes away when the text is fixed).
   if (error && p.kind === 'filter') error = filterError(text);
   else if (error) error = undefined;
-  return { ...s, prompt: { ...p, text, cursor, error } };
+  const next = { ...p, text, cursor, error };
+  return { ...s, prompt: p.kind === 'command' ? { ...completeCommand({ ...next }), text, cursor } : next };
 }
 
 function filterError(text: string): Prompt['error'] {
@@ -430,32 +488,48 @@ function submitPrompt(s: UiState, env: Env, p: Prompt): UiState {
     }
     return searchFrom({ ...s, prompt: null, search: { source: p.text, re } }, env, 1, false);
   }
+  if (p.kind === 'comment') return submitComment(s, env, p);
+  if (p.kind === 'command') return submitCommand(s, env, p);
   if (!p.text.trim()) return { ...s, prompt: { ...p, error: { message: 'a file name is needed' } } };
+  if (p.kind === 'save') return submitSave(s, env, p);
+  if (p.kind === 'body') return submitBody(s, env, p);
+  if (p.kind === 'load') return submitLoad(s, env, p);
   return runExport(s, env, p);
 }
 
 /** The contexts a key is looked up in, most specific first. */
 export function contextsOf(s: UiState): Context[] {
-  if (s.menu === 'export') return ['export'];
-  return [current(s).kind, 'global'];
+  if (s.menu) return [s.menu];
+  const kind = current(s).kind;
+  return kind === 'live' ? ['global'] : [kind, 'global'];
 }
 
 /** Handle one key (a name from keyName(), or typed text). */
 export function handleKey(s0: UiState, env: Env, key: string): UiState {
   const s = s0.message && !s0.prompt ? { ...s0, message: null } : s0;
-  if (s.confirmQuit) {
-    if (key === 'y' || key === 'Y' || key === 'enter' || key === 'q') return { ...s, confirmQuit: false, quit: true };
-    return say({ ...s, confirmQuit: false }, 'still recording');
-  }
+  if (s.confirm) return answer(s, env, key);
   if (s.prompt) return editPrompt(s, env, s.prompt, key);
   if (s.menu) {
-    const id = lookup(key, ['export']);
+    const id = lookup(key, [s.menu]);
     const closed = { ...s, menu: null };
-    return id ? run(closed, env, id) : say(closed, 'export cancelled');
+    return id ? run(closed, env, id) : say(closed, `${s.menu} cancelled`);
   }
+  if (key.startsWith('click:')) return click(s, env, Number(key.slice(6)));
   const id = lookup(key, contextsOf(s));
   if (!id) return key.length === 1 || NAMED.has(key) ? say(s, `${key}: not bound here (? for help)`) : s;
   return run(s, env, id);
+}
+
+/** A left click on terminal row `row` (1-based): focus that line; a click on the focused line opens it (enter). */
+function click(s: UiState, env: Env, row: number): UiState {
+  const sc = current(s);
+  const first = 1 + (sc.kind === 'detail' ? 2 : 1); // title bar, then column titles / screen title (detail: flow line and tabs)
+  const i = row - 1 - first;
+  if (i < 0 || i >= bodyHeight(s)) return s;
+  const top = sc.kind === 'list' ? s.list.top : (sc as Pager).top;
+  const cursor = sc.kind === 'list' ? s.list.cursor : (sc as Pager).cursor;
+  if (top + i === cursor) return run(s, env, 'nav.select');
+  return movePager(s, env, () => top + i);
 }
 
 export function run(s: UiState, env: Env, id: CommandId): UiState {
@@ -492,6 +566,6 @@ export function resize(s: UiState, env: Env, size: { cols: number; rows: number 
   });
   next = { ...next, stack };
   const top = current(next);
-  if (top.kind !== 'list') next = replaceTop(next, clampPager(top, screenLines(top, env).length, bodyHeight(next)) as Screen);
+  if (top.kind !== 'list') next = replaceTop(next, clampPager(top, screenLines(top, env, next).length, bodyHeight(next)) as Screen);
   return next;
 }

@@ -25,6 +25,7 @@ export class Controller {
     env.model.loadBatch(opts.firstBatch ?? FIRST_BATCH);
     this.state = initialState(env, opts);
     env.report = (text, level) => this.set({ ...this.state, message: { text, level } });
+    env.present = (screen) => this.set({ ...this.state, stack: [...this.state.stack, screen] });
   }
 
   subscribe(fn: () => void): () => void {

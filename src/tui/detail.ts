@@ -4,8 +4,11 @@ import { availableModes, bodyInput, bodyTitle, noBody, renderBody, type BodyMode
 import { isoSeconds, tokensOn } from './body-views/token.js';
 import { repoRef, statusColor, statusText } from './flow-row.js';
 import { line, seg, wrap, type Line } from './lines.js';
-import type { FlowModel } from './model.js';
+import { COPY_IDS, type FlowModel } from './model.js';
 import type { Tab } from './state.js';
+
+/** `#12`, or `copy` for a duplicate (D) that has no id in the recording yet. */
+export const flowLabel = (id: number): string => (id >= COPY_IDS ? `copy ${id - COPY_IDS + 1} (saved as a new flow)` : `#${id}`);
 
 export interface DetailContent {
   lines: Line[];
@@ -17,7 +20,7 @@ export interface DetailContent {
 export function detailTitle(f: FlowRecord): Line {
   const role = f.registry && f.registry.role !== 'other' ? ` [${f.registry.role}]` : '';
   return line(
-    seg(`#${f.id} `, { dim: true }),
+    seg(`${flowLabel(f.id)} `, { dim: true }),
     seg(`${f.request.method} `, { bold: true }),
     `${flowUrl(f.request)} `,
     seg(statusText(f), { color: statusColor(f), bold: true }),
@@ -123,7 +126,7 @@ function section(title: string): Line {
 /** Details: timing waterfall, addresses, TLS, digest check, registry facts, redactions, tokens. */
 function detailsTab(f: FlowRecord, model: FlowModel): Line[] {
   const out: Line[] = [];
-  out.push(line(seg(`flow #${f.id}`, { bold: true }), seg(`  ${f.state}  uuid ${f.uuid}`, { dim: true })));
+  out.push(line(seg(`flow ${flowLabel(f.id)}`, { bold: true }), seg(`  ${f.state}  uuid ${f.uuid}`, { dim: true })));
   if (f.error) out.push(kv('error', f.error, { color: 'red' }));
   if (f.marked) out.push(kv('marked', 'yes', { color: 'magenta' }));
   if (f.comment) out.push(kv('comment', f.comment));

@@ -72,3 +72,26 @@ export function writeExport(model: FlowModel, format: ExportFormat, file: string
     }
   }
 }
+
+/**
+ * `b`: a stored body into a file, streamed (layers can be large), written beside it
+ * and renamed into place, 0600. Refuses an existing file before starting.
+ */
+export function saveBodyTo(model: FlowModel, sha256: string, file: string): Promise<string> {
+  const rec = model.backend.recording;
+  if (!rec) throw new Error('saving a body needs a recording file');
+  if (fs.existsSync(file)) throw new Error(`${file} exists; choose another name`);
+  if (!rec.hasBody(sha256)) throw new Error(`the body sha256:${sha256.slice(0, 12)}… is not in the recording`);
+  return writeFileAtomically(
+    file,
+    async (sink) => {
+      let n = 0;
+      for await (const chunk of rec.readBody(sha256)) {
+        n += (chunk as Buffer).length;
+        await sink.write(chunk as Buffer);
+      }
+      return n;
+    },
+    0o600,
+  ).then((n) => `${n} bytes (sha256:${sha256.slice(0, 12)}…)`);
+}

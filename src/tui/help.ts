@@ -1,15 +1,17 @@
 import { filterHelp } from '../filter/index.js';
-import { KEYMAP, showKey, type Binding, type Context } from './keymap.js';
+import { KEYMAP, MITMPROXY_ONLY, showKey, type Binding, type Context } from './keymap.js';
 import { line, seg, type Line } from './lines.js';
 
 const TITLES: Record<Context, string> = {
   global: 'Everywhere',
   list: 'Flow list',
   detail: 'Flow detail (tabs Request / Response / Details)',
-  ops: 'Operations (O)',
+  ops: 'Operations (T): tree, tab: waterfall',
+  options: 'Options (O)',
   help: 'Help',
   events: 'Event log (E)',
-  export: 'Export menu (after x)',
+  export: 'Export menu (after e or x)',
+  save: 'Save menu (after w): which flows go to the new recording',
 };
 
 /** Key table rows for one context: keys bound to the same command share a row. */
@@ -41,20 +43,31 @@ export function helpLines(map: readonly Binding[] = KEYMAP): Line[] {
   out.push(line('  ', seg('esc'.padEnd(w), { color: 'cyan' }), 'cancel'));
   out.push(line('  ', seg('ctrl-u, ctrl-a, ctrl-e'.padEnd(w), { color: 'cyan' }), 'clear, start, end of line; left/right move'));
   out.push(line(''));
+  out.push(line(seg('mitmproxy keys regtape does not bind, and why', { bold: true })));
+  for (const [k, why] of MITMPROXY_ONLY) out.push(line('  ', seg(k.padEnd(w), { color: 'cyan' }), seg(why, { dim: true })));
+  out.push(line(''));
+  out.push(line(seg('Commands (: runs one by id; tab completes)', { bold: true })));
+  for (const id of Object.keys(COMMAND_HELP)) out.push(line('  ', seg(id.padEnd(w), { color: 'cyan' }), COMMAND_HELP[id]!));
+  out.push(line(''));
   out.push(line(seg('Filter language (f)', { bold: true })));
   for (const l of filterHelp().split('\n')) out.push(line(`  ${l}`));
   return out;
 }
 
+/** Every bound command id with its first help text (the : prompt runs these). */
+const COMMAND_HELP: Record<string, string> = Object.fromEntries([...KEYMAP].reverse().map((b) => [b.command, b.help]).reverse().sort(([a], [b]) => (a! < b! ? -1 : 1)));
+
 /** Short hints for the footer: the most useful keys of a context. */
 export function hints(context: Context): string {
   const pick: Record<Context, string[]> = {
-    list: ['enter', 'f', '/', 'm', 'o', 'F', 'O', 'E', 'x', '?', 'q'],
-    detail: ['tab', 'm', 'enter', 'x', '/', '?', 'q'],
-    ops: ['enter', 'f', '/', '?', 'q'],
+    list: ['?', 'q', 'enter', 'f', '/', 'm', ';', 'w', 'x', 'T', ':', 'd'],
+    detail: ['?', 'q', 'tab', 'space', 'm', 'enter', 'r', 'x', '/'],
+    ops: ['enter', 'tab', 'f', 'r', '/', '?', 'q'],
+    options: ['enter', 'q'],
     help: ['j', 'space', 'q'],
     events: ['z', 'q'],
     export: ['c', 'r', 'h', 'esc'],
+    save: ['a', 'm', 's', 'esc'],
     global: [],
   };
   const words: Record<string, string> = {
@@ -77,6 +90,17 @@ export function hints(context: Context): string {
     'export.curl': 'curl',
     'export.raw': 'raw',
     'export.har': 'HAR',
+    'flow.comment': 'comment',
+    'flow.delete': 'delete',
+    'save.menu': 'save',
+    'app.command': 'cmd',
+    'detail.nextFlow': 'next',
+    'flow.refetch': 'live',
+    'ops.toggle': 'waterfall',
+    'options.change': 'change',
+    'save.all': 'all',
+    'save.marked': 'marked',
+    'save.shown': 'shown',
   };
   const out: string[] = [];
   for (const k of pick[context]) {

@@ -1,10 +1,11 @@
 import path from 'node:path';
+import { isSafeText, safeText } from '../term/index.js';
 import { formatBytes } from '../inspect/index.js';
 import { detailHeader, eventLines, screenLines } from './commands.js';
 import { columnsFor, columnTitles, flowRow } from './flow-row.js';
 import { hints } from './help.js';
 import { fit, line, restyle, seg, type Line, type Seg } from './lines.js';
-import { bodyHeight, current, TABS, type Env, type Pager, type UiState } from './state.js';
+import { bodyHeight, current, TABS, type Env, type Pager, type Prompt, type UiState } from './state.js';
 
 /**
  * The whole frame as lines: exactly `rows - 1` of them, each at most `cols` wide.
@@ -31,8 +32,10 @@ export function renderFrame(s: UiState, env: Env): Line[] {
       out.push(tabsLine(sc.tab, sc.mode, sc.available));
     } else if (sc.kind === 'ops') out.push(line(seg('Operations', { bold: true }), seg(`  pulls and pushes; enter opens the flow of a line${s.spec.filter ? `; filter ${s.filterText}` : ''}`, { dim: true })));
     else if (sc.kind === 'help') out.push(line(seg('Help', { bold: true }), seg('  keys come from the key map (src/tui/keymap.ts); q closes', { dim: true })));
+    else if (sc.kind === 'options') out.push(line(seg('Options', { bold: true }), seg('  enter changes the option on the line; q closes', { dim: true })));
+    else if (sc.kind === 'live') out.push(line(seg(`Live registry answer for #${sc.flowId}`, { bold: true, color: 'red' }), seg('  not part of the recording; q closes', { dim: true })));
     else out.push(line(seg('Event log', { bold: true }), seg(`  ${env.events.entries.length} events; z clears`, { dim: true })));
-    const lines = sc.kind === 'events' ? eventLines(env) : screenLines(sc, env);
+    const lines = sc.kind === 'events' ? eventLines(env) : screenLines(sc, env, s);
     const p = sc as Pager;
     const end = Math.min(lines.length, p.top + h);
     // The event log following its tail has no cursor bar.
@@ -45,10 +48,25 @@ export function renderFrame(s: UiState, env: Env): Line[] {
   while (out.length < bodyEnd) out.push(line(''));
   out.length = Math.min(out.length, bodyEnd);
   out.push(...statusLines(s));
-  out.push(line(seg(hints(s.menu === 'export' ? 'export' : sc.kind), { dim: true })));
+  out.push(line(seg(hints(s.menu ?? (sc.kind === 'live' ? 'help' : sc.kind)), { dim: true })));
   const frame = Math.max(4, rows - 1);
   while (out.length < frame) out.push(line(''));
-  return out.slice(0, frame).map((l) => fit(l, cols));
+  return out.slice(0, frame).map((l) => fit(safeLine(l), cols));
+}
+
+/**
+ * Every segment drawn passes through safeText here, the one place all screens go
+ * through: header values, paths, bodies, manifest fields, event log lines, prompts.
+ * Control and bidi characters become visible escapes before the line is cut to width.
+ */
+export function safeLine(l: Line): Line {
+  let changed = false;
+  const segs = l.segs.map((x) => {
+    if (isSafeText(x.text)) return x;
+    changed = true;
+    return { ...x, text: safeText(x.text) };
+  });
+  return changed ? { segs, link: l.link } : l;
 }
 
 function emptyListText(s: UiState, env: Env): string {
@@ -76,6 +94,10 @@ function titleBar(s: UiState, env: Env): Line {
   if (s.spec.markedOnly) parts.push(seg('  marked only', { color: 'magenta' }));
   if (s.spec.order !== 'time' || s.spec.reverse) parts.push(seg(`  order ${s.spec.order}${s.spec.reverse ? ' ↓' : ''}`, { dim: true }));
   if (s.follow) parts.push(seg('  FOLLOW', { color: 'green', bold: true }));
+  if (!env.model.backend.persist) {
+    const n = env.model.unsaved();
+    parts.push(n ? seg(`  ${n} unsaved (w saves)`, { color: 'yellow', bold: true }) : seg('  read-only', { dim: true }));
+  }
   if (env.liveInfo) {
     const li = env.liveInfo();
     parts.push(seg(`  ● live ${li.url}`, { color: 'red', bold: true }));
@@ -86,10 +108,21 @@ function titleBar(s: UiState, env: Env): Line {
   return { segs: parts };
 }
 
+const PROMPT_LABEL: Record<Prompt['kind'], (p: Prompt) => string> = {
+  filter: () => 'filter: ',
+  search: () => 'search: /',
+  export: (p) => `export ${p.format} to: `,
+  comment: (p) => `comment #${p.flowId}: `,
+  command: () => ':',
+  body: (p) => `save body of #${p.flowId} to: `,
+  save: (p) => `save ${p.scope} flows to: `,
+  load: () => 'load recording: ',
+};
+
 function statusLines(s: UiState): Line[] {
   const p = s.prompt;
   if (p) {
-    const label = p.kind === 'filter' ? 'filter: ' : p.kind === 'search' ? 'search: /' : `export ${p.format} to: `;
+    const label = PROMPT_LABEL[p.kind](p);
     const before = p.text.slice(0, p.cursor);
     const at = p.text[p.cursor] ?? ' ';
     const after = p.text.slice(p.cursor + 1);
@@ -98,9 +131,10 @@ function statusLines(s: UiState): Line[] {
       const caret = p.error.position !== undefined ? `${' '.repeat(label.length + p.error.position)}^` : '';
       out.push(line(seg(caret, { color: 'red', bold: true })));
       out.push(line(seg(`${p.kind === 'filter' ? 'filter error: ' : 'error: '}${p.error.message}`, { color: 'red' }), seg(p.kind === 'filter' ? '  (the list keeps the last good filter; ? shows the filter language)' : '', { dim: true })));
-    }
+    } else if (p.hint) out.push(line(seg(p.hint, { dim: true })));
     return out;
   }
+  if (s.confirm) return [line(seg(s.confirm.question, { bold: true, color: 'yellow' }))];
   if (s.message) return [line(seg(s.message.text, { color: s.message.level === 'error' ? 'red' : 'yellow' }))];
   return [line('')];
 }

@@ -4,13 +4,16 @@ import { Controller } from './controller.js';
 import type { Env } from './state.js';
 import { RegtapeError } from '../errors/index.js';
 
-const ALT_ON = '\x1b[?1049h\x1b[H';
-/** Leave the alternate screen and show the cursor again. */
-const ALT_OFF = '\x1b[?25h\x1b[?1049l';
+/** Alternate screen, then xterm mouse reports (press/release + wheel) in SGR form. */
+const ALT_ON = '\x1b[?1049h\x1b[H\x1b[?1000h\x1b[?1006h';
+/** Mouse reports off, leave the alternate screen and show the cursor again. */
+const ALT_OFF = '\x1b[?1006l\x1b[?1000l\x1b[?25h\x1b[?1049l';
 
 export interface RunOptions {
   env: Env;
   live?: boolean;
+  /** Following a file another process writes (focus the newest flow). */
+  follow?: boolean;
   /** Called with the controller before the first frame (live feeds attach here). */
   onStart?(c: Controller): void;
   stdout?: NodeJS.WriteStream;
@@ -27,7 +30,7 @@ export async function runUi(o: RunOptions): Promise<void> {
   const stdout = o.stdout ?? process.stdout;
   const stdin = o.stdin ?? process.stdin;
   if (!stdin.isTTY || !stdout.isTTY) throw new RegtapeError('no-terminal', 'the inspector needs a terminal (stdin and stdout must be a TTY); without one use `regtape record` without --ui, or `regtape flows` / `regtape show` to read a recording');
-  const c = new Controller(o.env, { size: sizeOf(stdout, { cols: 80, rows: 24 }), live: o.live });
+  const c = new Controller(o.env, { size: sizeOf(stdout, { cols: 80, rows: 24 }), live: o.live, follow: o.follow || o.live });
   let restored = false;
   const restore = () => {
     if (restored) return;

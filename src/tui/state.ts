@@ -3,6 +3,8 @@ import type { BodyMode } from './body-views/index.js';
 import type { EventLog } from './events.js';
 import type { Line } from './lines.js';
 import type { FlowModel } from './model.js';
+import type { Backend } from './rows.js';
+import type { SaveEntry } from './save.js';
 import { computeView, type ViewSpec } from './view.js';
 
 /** Detail tabs, in `tab` order (mitmproxy: Request, Response, Details). */
@@ -38,6 +40,8 @@ export interface DetailScreen extends Pager {
 
 export interface OpsScreen extends Pager {
   kind: 'ops';
+  /** The tree of each operation, or the waterfall of its transfers (tab). */
+  mode: 'tree' | 'waterfall';
   lines: Line[];
   /** Model version the lines were built from. */
   version: number;
@@ -55,19 +59,44 @@ export interface EventsScreen extends Pager {
   tail: boolean;
 }
 
-export type Screen = ListScreen | DetailScreen | OpsScreen | HelpScreen | EventsScreen;
+export interface OptionsScreen extends Pager {
+  kind: 'options';
+}
+
+/** What `r` brought back from the live registry (never written unless saved). */
+export interface LiveScreen extends Pager {
+  kind: 'live';
+  flowId: number;
+  lines: Line[];
+}
+
+export type Screen = ListScreen | DetailScreen | OpsScreen | HelpScreen | EventsScreen | OptionsScreen | LiveScreen;
+
+export type SaveScope = 'all' | 'marked' | 'shown';
 
 export type ExportFormat = 'curl' | 'raw' | 'har';
 
 /** A one-line text prompt at the bottom. */
 export interface Prompt {
-  kind: 'filter' | 'search' | 'export';
+  kind: 'filter' | 'search' | 'export' | 'comment' | 'command' | 'body' | 'save' | 'load';
   text: string;
   /** Cursor position in `text`. */
   cursor: number;
   /** Shown under the prompt; the prompt stays open. */
   error?: { message: string; position?: number };
   format?: ExportFormat;
+  /** The flow a comment or body prompt is about. */
+  flowId?: number;
+  scope?: SaveScope;
+  /** Shown dim under the prompt (the command prompt's completions). */
+  hint?: string;
+}
+
+/** A yes/no question at the bottom; `then` runs on yes. */
+export interface Confirm {
+  question: string;
+  then: 'quit' | 'load';
+  arg?: string;
 }
 
 export interface UiState {
@@ -82,10 +111,10 @@ export interface UiState {
   list: Pager & { focusId: number | null };
   follow: boolean;
   prompt: Prompt | null;
-  /** A one-key menu (export format). */
-  menu: 'export' | null;
-  /** Set by `q` at the top of a live session: y quits. */
-  confirmQuit: boolean;
+  /** A one-key menu (export format, which flows to save). */
+  menu: 'export' | 'save' | null;
+  /** A question waiting for y/n (quit, load over unsaved changes). */
+  confirm: Confirm | null;
   search: { source: string; re: RegExp } | null;
   /** Status line message (cleared by the next key). */
   message: { text: string; level: 'info' | 'error' } | null;
@@ -113,6 +142,24 @@ export interface Env {
   report?: (text: string, level: 'info' | 'error') => void;
   /** Live session facts for the title bar. */
   liveInfo?: () => { url: string; inFlight: number; rate: number };
+  /** The recording file shown (saving over it needs `writable`). */
+  file?: string;
+  /** `--write`: saving over the file shown is allowed. */
+  writable?: boolean;
+  /**
+   * Write flows with their marks and comments to a new recording (`w`). Throws at
+   * once when it cannot start (the file exists, it is the file shown without
+   * --write); resolves with what was written.
+   */
+  saveFlows?(entries: readonly SaveEntry[], file: string): Promise<string>;
+  /** Open another recording (`L`): its backend. Throws with a sentence when it cannot. */
+  load?(file: string): Backend;
+  /** Save a body to a file (`b`); resolves with what was written. */
+  saveBody?(sha256: string, file: string): Promise<string>;
+  /** Re-ask the live registry about a manifest flow (`r`): lines comparing it with the recording. */
+  refetch?(flow: FlowRecord): Promise<Line[]>;
+  /** Open a screen when work that finishes later has something to show (the controller sets it). */
+  present?: (screen: Screen) => void;
 }
 
 export function initialState(env: Env, opts: { size: { cols: number; rows: number }; live?: boolean; follow?: boolean } = { size: { cols: 120, rows: 40 } }): UiState {
@@ -127,7 +174,7 @@ export function initialState(env: Env, opts: { size: { cols: number; rows: numbe
     follow: opts.follow ?? !!opts.live,
     prompt: null,
     menu: null,
-    confirmQuit: false,
+    confirm: null,
     search: null,
     message: null,
     size: opts.size,
@@ -140,7 +187,7 @@ export const current = (s: UiState): Screen => s.stack[s.stack.length - 1]!;
 
 /** Lines under the prompt for its error (caret and message). */
 export function promptLines(s: UiState): number {
-  if (s.prompt) return s.prompt.error ? 3 : 1;
+  if (s.prompt) return s.prompt.error ? 3 : s.prompt.hint ? 2 : 1;
   return 1;
 }
 
@@ -152,7 +199,7 @@ export function bodyHeight(s: UiState): number {
   const frame = Math.max(4, s.size.rows - 1);
   const chrome = 1 /* title */ + promptLines(s) + 1; /* hints */
   const screen = current(s);
-  const sub = screen.kind === 'list' ? 1 /* column titles */ : screen.kind === 'detail' ? 2 /* flow line, tabs */ : 1; /* screen title */
+  const sub = screen.kind === 'detail' ? 2 /* flow line, tabs */ : 1; /* column titles or screen title */
   return Math.max(1, frame - chrome - sub);
 }
 

@@ -3,7 +3,8 @@ import type { Filter, FilterSubject } from '../filter/index.js';
 import type { FlowModel } from './model.js';
 
 /** List orders (`o` cycles them, `v` reverses). */
-export const ORDERS = ['time', 'size', 'duration', 'status', 'host'] as const;
+/** mitmproxy's orders (time, method, url, size) and regtape's (duration, status, host). */
+export const ORDERS = ['time', 'method', 'url', 'size', 'duration', 'status', 'host'] as const;
 export type Order = (typeof ORDERS)[number];
 
 /** What decides which flows the list shows, and in which order. */
@@ -51,6 +52,12 @@ export function comparator(spec: Pick<ViewSpec, 'order' | 'reverse'>): (a: FlowR
     switch (spec.order) {
       case 'time':
         return (a, b) => a.id - b.id;
+      case 'method':
+        return (a, b) => (a.request.method < b.request.method ? -1 : a.request.method > b.request.method ? 1 : a.id - b.id);
+      case 'url': {
+        const url = (f: FlowRecord) => `${f.request.host}${f.request.target}`;
+        return (a, b) => (url(a) < url(b) ? -1 : url(a) > url(b) ? 1 : a.id - b.id);
+      }
       case 'size':
         return (a, b) => sizeOf(a) - sizeOf(b) || a.id - b.id;
       case 'duration':

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import { render } from 'ink-testing-library';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { App } from '../../src/tui/app.js';
+import { App, noColor, textProps } from '../../src/tui/app.js';
+import { renderFrame } from '../../src/tui/render.js';
 import { controllerFor, writeTinyRecording, type Tiny } from './tui-support.js';
 
 /**
@@ -118,9 +119,9 @@ describe('inspector app (ink)', () => {
     expect(frame()).toContain('"token": "REDACTED-aaaaaaaa"');
   });
 
-  it('opens operations with O and help with ?', async () => {
+  it('opens operations with T and help with ?', async () => {
     const { type, until } = await mount();
-    await type('O');
+    await type('T');
     await until((f) => expect(f).toContain('pull registry.test/lab/alpine:3.9'));
     await type('?');
     await until((f) => expect(f).toContain('Flow list'));
@@ -128,9 +129,42 @@ describe('inspector app (ink)', () => {
     await until((f) => expect(f).toContain('method'));
   });
 
-  it('quits on q from the list', async () => {
-    const { type, h } = await mount();
+  it('esc at the list keeps running; q asks, y quits', async () => {
+    const { type, h, until } = await mount();
+    await type(ESC);
+    await until((f) => expect(f).toContain('this is the flow list (q quits)'));
+    expect(h.c.state.quit).toBe(false);
     await type('q');
+    await until((f) => expect(f).toContain('quit regtape? (y/n)'));
+    expect(h.c.state.quit).toBe(false);
+    await type('y');
     await vi.waitFor(() => expect(h.c.state.quit).toBe(true));
+  });
+
+  it('scrolls with the mouse wheel and opens a flow with two clicks', async () => {
+    const { type, h, until } = await mount();
+    await type('\x1b[<65;10;5M');
+    await vi.waitFor(() => expect(h.c.state.list.cursor).toBe(3));
+    await type('\x1b[<64;10;5M');
+    await vi.waitFor(() => expect(h.c.state.list.cursor).toBe(0));
+    // Row 3 of the terminal is the first flow (title bar, column titles): row 5 is the third.
+    await type('\x1b[<0;10;5M', '\x1b[<0;10;5m');
+    await vi.waitFor(() => expect(h.c.state.list.cursor).toBe(2));
+    await type('\x1b[<0;10;5M');
+    await until((f) => expect(f).toContain('Request'));
+  });
+
+  it('draws without colour under NO_COLOR, keeping bold, dim and the focus bar (inverse)', () => {
+    expect(noColor({ NO_COLOR: '1' })).toBe(true);
+    expect(noColor({ NO_COLOR: '' })).toBe(false);
+    expect(noColor({})).toBe(false);
+    const h = controllerFor(tiny.file, { cols: 100, rows: 30 });
+    cleanups.push(() => h.close());
+    const segs = renderFrame(h.c.state, h.c.env).flatMap((l) => l.segs);
+    expect(segs.some((x) => x.color)).toBe(true);
+    const props = segs.map((x) => textProps(x, false));
+    expect(props.every((p) => p.color === undefined)).toBe(true);
+    expect(props.some((p) => p.inverse)).toBe(true);
+    expect(props.some((p) => p.bold)).toBe(true);
   });
 });

@@ -121,8 +121,14 @@ describe('list', () => {
     expect(h.c.state.list.cursor).toBe(0);
   });
 
-  it('orders by size, duration, status, host and back to time; v reverses', () => {
+  it('orders by method, url, size, duration, status, host and back to time; v reverses', () => {
     const h = ui();
+    keys(h.c, 'o');
+    expect(h.c.state.spec.order).toBe('method');
+    keys(h.c, 'o');
+    expect(h.c.state.spec.order).toBe('url');
+    const urls = h.c.state.view.map((f) => f.request.host + f.request.target);
+    expect(urls).toEqual([...urls].sort());
     keys(h.c, 'o');
     expect(h.c.state.spec.order).toBe('size');
     const sizes = h.c.state.view.map((f) => f.responseBytes || f.requestBytes);
@@ -136,23 +142,32 @@ describe('list', () => {
     expect(ids(h)).toEqual([...ids(h)].sort((a, b) => a - b));
   });
 
-  it('marks flows, shows only marked ones, and saves marks in the recording', () => {
+  it('marks flows and shows only marked ones, in memory: the recording is not written', () => {
+    const before = fs.readFileSync(tiny.file);
     const h = ui();
     keys(h.c, 'j', 'm', 'j', 'm');
     expect(h.c.state.list.cursor).toBe(4); // m moves down, like mitmproxy
     keys(h.c, 'M');
     expect(ids(h)).toEqual([2, 4]);
     expect(frameText(h.c)).toContain('●');
-    const rec = Recording.open(tiny.file, { readonly: true });
-    expect([rec.get(2)?.marked, rec.get(3)?.marked, rec.get(4)?.marked]).toEqual([true, false, true]);
+    expect(frameText(h.c)).toContain('2 unsaved (w saves)');
+    const rec = Recording.open(tiny.file, { readonly: true, untouched: true });
+    expect([rec.get(2)?.marked, rec.get(4)?.marked]).toEqual([false, false]);
     rec.close();
     keys(h.c, 'g', 'm');
     expect(ids(h)).toEqual([4]);
     keys(h.c, 'm', 'M');
     expect(h.c.state.view).toHaveLength(16);
-    const rec2 = Recording.open(tiny.file, { readonly: true });
-    expect([rec2.get(2)?.marked, rec2.get(4)?.marked]).toEqual([false, false]);
-    rec2.close();
+    expect(frameText(h.c)).toContain('read-only');
+    expect(fs.readFileSync(tiny.file).equals(before)).toBe(true);
+    expect(fs.existsSync(`${tiny.file}-wal`) || fs.existsSync(`${tiny.file}-shm`)).toBe(false);
+  });
+
+  it('U unmarks every flow', () => {
+    const h = ui();
+    keys(h.c, 'm', 'm', 'm', 'U');
+    expect(h.c.env.model.rows.filter((f) => f.marked)).toHaveLength(0);
+    expect(frameText(h.c)).toContain('unmarked 3 flows');
   });
 
   it('searches the shown lines with / and n/N', () => {
@@ -181,16 +196,39 @@ describe('list', () => {
     expect(h.c.state.follow).toBe(false);
   });
 
-  it('q quits from the list; in a live session it asks first', () => {
+  it('q asks before quitting at the list, esc never quits; Q asks only with unsaved changes', () => {
     const h = ui();
+    keys(h.c, 'esc');
+    expect(h.c.state.quit).toBe(false);
+    expect(frameText(h.c)).toContain('this is the flow list (q quits)');
     keys(h.c, 'q');
+    expect(h.c.state.quit).toBe(false);
+    expect(frameText(h.c)).toContain('quit regtape? (y/n)');
+    keys(h.c, 'n');
+    expect(h.c.state.quit).toBe(false);
+    keys(h.c, 'q', 'y');
     expect(h.c.state.quit).toBe(true);
+    const q = ui();
+    keys(q.c, 'Q');
+    expect(q.c.state.quit).toBe(true);
+    const dirty = ui();
+    keys(dirty.c, 'm', 'Q');
+    expect(dirty.c.state.quit).toBe(false);
+    expect(frameText(dirty.c)).toContain('1 unsaved change (marks, comments, deletions): quit without saving? (y/n, w saves first)');
+    keys(dirty.c, 'w');
+    expect(dirty.c.state.menu).toBe('save');
+    keys(dirty.c, 'esc', 'q', 'y');
+    expect(dirty.c.state.quit).toBe(true);
+  });
+
+  it('in a live session q asks to stop recording', () => {
     const live = ui(undefined, { live: true });
     keys(live.c, 'q');
     expect(live.c.state.quit).toBe(false);
     expect(frameText(live.c)).toContain('stop recording and quit? (y/n)');
     keys(live.c, 'n');
     expect(live.c.state.quit).toBe(false);
+    expect(frameText(live.c)).toContain('still recording');
     keys(live.c, 'q', 'y');
     expect(live.c.state.quit).toBe(true);
   });
@@ -297,7 +335,7 @@ describe('detail', () => {
 describe('operations', () => {
   it('shows pulls as trees with per-layer time and throughput; enter opens the flow', () => {
     const h = ui();
-    keys(h.c, 'O');
+    keys(h.c, 'T');
     const sc = current(h.c.state) as OpsScreen;
     expect(sc.kind).toBe('ops');
     const text = sc.lines.map(plain).join('\n');
@@ -317,7 +355,7 @@ describe('operations', () => {
 
   it('keeps only operations with a flow that matches the filter', () => {
     const h = ui();
-    keys(h.c, 'f', '~repo oci', 'enter', 'O');
+    keys(h.c, 'f', '~repo oci', 'enter', 'T');
     const text = (current(h.c.state) as OpsScreen).lines.map(plain).join('\n');
     expect(text).toContain('lab/oci');
     expect(text).not.toContain('lab/alpine');
@@ -378,7 +416,7 @@ describe('frame', () => {
       { cols: 60, rows: 10 },
     ]) {
       const h = ui(size);
-      for (const k of ['', 'enter', 'tab', 'O', '?', 'E']) {
+      for (const k of ['', 'enter', 'tab', 'T', 'O', '?', 'E']) {
         if (k) h.c.key(k);
         const lines = frameText(h.c).split('\n');
         expect(lines).toHaveLength(size.rows - 1);

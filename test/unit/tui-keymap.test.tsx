@@ -42,7 +42,26 @@ describe('the key map', () => {
     expect(at('enter', 'list')).toBe('nav.select');
     expect(at('tab', 'detail')).toBe('detail.nextTab');
     expect(at('q', 'list')).toBe('app.back');
-    expect(at('esc', 'detail')).toBe('app.back');
+    expect(at('esc', 'detail')).toBe('app.escape');
+    expect(at('esc', 'list')).toBe('app.escape');
+    expect(at('Q', 'list')).toBe('app.quit');
+    expect(at(';', 'list')).toBe('flow.comment');
+    expect(at(';', 'detail')).toBe('flow.comment');
+    expect(at('m', 'list')).toBe('list.mark');
+    expect(at('U', 'list')).toBe('list.unmarkAll');
+    expect(at('d', 'list')).toBe('flow.delete');
+    expect(at('D', 'list')).toBe('flow.duplicate');
+    expect(at('b', 'list')).toBe('flow.saveBody');
+    expect(at('e', 'list')).toBe('export.menu');
+    expect(at('x', 'detail')).toBe('export.menu');
+    expect(at('w', 'list')).toBe('save.menu');
+    expect(at('L', 'list')).toBe('app.load');
+    expect(at(':', 'list')).toBe('app.command');
+    expect(at('r', 'detail')).toBe('flow.refetch');
+    expect(at('space', 'detail')).toBe('detail.nextFlow');
+    expect(at('p', 'detail')).toBe('detail.prevFlow');
+    expect(at('P', 'list')).toBe('flow.open');
+    expect(at('pagedown', 'detail')).toBe('nav.pagedown');
     expect(at('f', 'list')).toBe('filter.prompt');
     expect(at('/', 'list')).toBe('search.prompt');
     expect(at('n', 'list')).toBe('search.next');
@@ -55,7 +74,8 @@ describe('the key map', () => {
     expect(at('x', 'list')).toBe('export.menu');
     expect(at('z', 'list')).toBe('view.clear');
     expect(at('E', 'list')).toBe('app.events');
-    expect(at('O', 'list')).toBe('app.operations');
+    expect(at('O', 'list')).toBe('app.options');
+    expect(at('T', 'list')).toBe('app.operations');
   });
 });
 
@@ -103,6 +123,14 @@ describe('keyName', () => {
 });
 
 describe('keyNames', () => {
+  it('reads xterm SGR mouse reports: wheel, left press (release and other buttons are nothing)', () => {
+    expect(keyNames('[<64;10;5M', {})).toEqual(['wheelup']);
+    expect(keyNames('[<65;10;5M', {})).toEqual(['wheeldown']);
+    expect(keyNames('[<0;12;7M', {})).toEqual(['click:7']);
+    expect(keyNames('[<0;12;7m', {})).toEqual([]);
+    expect(keyNames('[<2;12;7M', {})).toEqual([]);
+  });
+
   it('takes apart keystrokes that arrive together', () => {
     expect(keyNames('jj', {})).toEqual(['j', 'j']);
     expect(keyNames('f\x15~m GET\r', {})).toEqual(['f', 'ctrl-u', '~', 'm', 'space', 'G', 'E', 'T', 'enter']);

@@ -5,7 +5,9 @@ import path from 'node:path';
 import type { FlowFacts, FlowRecord, FlowState, HeaderList } from '../../src/flow/index.js';
 import { Classifier } from '../../src/registry/index.js';
 import { Recording } from '../../src/store/index.js';
-import { Controller, RecordingBackend, createEnv, renderFrame, type Env } from '../../src/tui/index.js';
+import { fileEnv } from '../../src/cli/ui.js';
+import * as tui from '../../src/tui/index.js';
+import { Controller, renderFrame, type Env } from '../../src/tui/index.js';
 import { plain } from '../../src/tui/lines.js';
 
 /**
@@ -213,11 +215,11 @@ export async function writeTinyRecording(dir = fs.mkdtempSync(path.join(os.tmpdi
   return { dir, file, ids, digests };
 }
 
-/** A controller over a recording file (read-only; marks saved by reopening for writing). */
-export function controllerFor(file: string, size = { cols: 140, rows: 40 }, opts: { live?: boolean; cwd?: string } = {}): { c: Controller; env: Env; rec: Recording; close(): void } {
-  const rec = Recording.open(file, { readonly: true });
-  const backend = new RecordingBackend(rec, () => Recording.open(file));
-  const env = createEnv(backend, { cwd: opts.cwd });
+/** A controller over a recording file, wired as `regtape ui FILE` wires it (read-only; w saves). */
+export function controllerFor(file: string, size = { cols: 140, rows: 40 }, opts: { live?: boolean; cwd?: string; write?: boolean } = {}): { c: Controller; env: Env; rec: Recording; close(): void } {
+  const env = fileEnv(tui, file, { write: opts.write }, { cwd: opts.cwd });
+  const rec = env.model.backend.recording!;
+  const backend = env.model.backend;
   const c = new Controller(env, { size, live: opts.live });
   c.loadAll();
   return {
@@ -226,8 +228,8 @@ export function controllerFor(file: string, size = { cols: 140, rows: 40 }, opts
     rec,
     close: () => {
       c.stop();
-      backend.close();
-      rec.close();
+      backend.close?.();
+      env.model.backend.close?.();
     },
   };
 }
