@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { CertAndKey } from './certs.js';
 import { closeServer, listen } from './server-util.js';
+import { checkCdnSignature } from './hub-front.js';
 
 /** One request the CDN answered (for test assertions). */
 export interface CdnRequestLog {
@@ -34,6 +35,8 @@ export interface CdnServerOptions {
   tls: CertAndKey;
   /** distribution's filesystem `rootdirectory`. */
   storageRoot: string;
+  /** Check Hub-style `verify=` signatures made by the hub front with this secret (403 otherwise). */
+  verifySecret?: Buffer;
 }
 
 /** A running CDN server. */
@@ -78,7 +81,8 @@ export async function startCdnServer(opts: CdnServerOptions): Promise<CdnServer>
   const log: CdnRequestLog[] = [];
 
   async function handle(req: IncomingMessage, res: ServerResponse, entry: CdnRequestLog): Promise<void> {
-    const path = new URL(req.url ?? '/', 'https://cdn.invalid').pathname;
+    const url = new URL(req.url ?? '/', 'https://cdn.invalid');
+    const path = url.pathname;
     const common = { 'Strict-Transport-Security': 'max-age=31536000', Server: 'regtape-lab-cdn' };
     const fail = (status: number, msg: string, extra: Record<string, string> = {}): void => {
       entry.status = status;
@@ -88,6 +92,7 @@ export async function startCdnServer(opts: CdnServerOptions): Promise<CdnServer>
     if (req.method !== 'GET' && req.method !== 'HEAD') return fail(405, 'method not allowed\n', { Allow: 'GET, HEAD' });
     const m = BLOB_PATH.exec(path);
     if (!m || !m[2]?.startsWith(m[1] ?? '-')) return fail(404, 'not found\n');
+    if (opts.verifySecret && !checkCdnSignature(opts.verifySecret, path, url.searchParams.get('verify'))) return fail(403, 'signature missing, invalid or expired\n');
     const file = join(opts.storageRoot, path); // safe: the regex admits no '..' or other characters
     let size: number;
     try {

@@ -13,6 +13,8 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { startHubFront, type HubFront } from './hub-front.js';
 import { makeLabCerts } from './certs.js';
 import { startCdnServer, type CdnRequestLog, type CdnServer } from './cdn-server.js';
 import { defaultCacheDir, ensureImageSet, type BlobRef, type BuiltImage, type ExtraImageSet, type ManifestRef, type Progress } from './images.js';
@@ -63,6 +65,13 @@ export interface LabOptions {
   registryBinary?: string;
   /** Progress messages (image generation can take a while the first time). */
   onProgress?: Progress;
+  /**
+   * Behave more like Docker Hub (hub-front.ts): tokens without `pull` for repositories that do not
+   * exist (so the registry answers 401 insufficient_scope), rate-limit headers on manifest answers,
+   * blob redirects to signed CDN URLs (`?verify=`) that the CDN checks. distribution then listens
+   * on `<ipBase>.4` behind the front.
+   */
+  hubLike?: boolean;
 }
 
 /** A seeded image as clients see it. */
@@ -171,11 +180,12 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   let token: TokenServer | undefined;
   let cdn: CdnServer | undefined;
   let registry: RegistryProcess | undefined;
+  let front: HubFront | undefined;
   let stopped = false;
   const stop = async (removeDir = tempDir && !opts.keepDir): Promise<void> => {
     if (stopped) return;
     stopped = true;
-    await Promise.allSettled([registry?.stop(), token?.close(), cdn?.close()]);
+    await Promise.allSettled([front?.close(), registry?.stop(), token?.close(), cdn?.close()]);
     if (removeDir) await rm(dir, { recursive: true, force: true });
   };
 
@@ -201,6 +211,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     const user = opts.user ?? 'labuser';
     const password = opts.password ?? `lab-${randomBytes(12).toString('hex')}`;
     const tls = { certPem: certs.leaf.certPem, keyPem: certs.leaf.keyPem };
+    const hubSecret = opts.hubLike ? randomBytes(32) : undefined;
+    const repositoryExists = opts.hubLike ? (name: string) => existsSync(join(storageRoot, 'docker/registry/v2/repositories', name, '_manifests')) : undefined;
     [token, cdn] = await Promise.all([
       startTokenServer({
         host: ips.auth,
@@ -212,13 +224,14 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
         user,
         password,
         expiresIn: opts.tokenExpiresIn,
+        repositoryExists,
       }),
-      startCdnServer({ host: ips.cdn, port, tls, storageRoot }),
+      startCdnServer({ host: ips.cdn, port, tls, storageRoot, verifySecret: hubSecret }),
     ]);
     registry = await startRegistry({
       dir,
       binary: opts.registryBinary,
-      host: ips.registry,
+      host: opts.hubLike ? `${ipBase}.4` : ips.registry,
       port,
       publicUrl: urls.registry,
       serverName: names.registry,
@@ -229,6 +242,16 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       token: { realm: `${urls.auth}/token`, service: names.registry, issuer: TOKEN_ISSUER, rootCertBundlePath: signerPath },
       cdnUrl: urls.cdn,
     });
+    if (hubSecret) {
+      front = await startHubFront({
+        host: ips.registry,
+        port,
+        tls,
+        upstream: { host: `${ipBase}.4`, port, serverName: names.registry, caPem: certs.ca.certPem },
+        cdnUrl: urls.cdn,
+        secret: hubSecret,
+      });
+    }
 
     const registryHost = port === 443 ? names.registry : `${names.registry}:${port}`;
     const labImages = images.map((img) => toLabImage(img, registryHost));

@@ -50,6 +50,12 @@ export interface TokenServerOptions {
   password: string;
   /** Token lifetime in seconds (Docker Hub: 300). */
   expiresIn?: number;
+  /**
+   * Docker Hub's way with repositories that do not exist: no `pull` in the token for them (the
+   * registry then answers 401 `insufficient_scope`, which clients show as "pull access denied …
+   * repository does not exist"). Default: pull is granted on every repository.
+   */
+  repositoryExists?: (name: string) => boolean;
 }
 
 /** A running token server. */
@@ -150,7 +156,7 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
       if (!want) throw new HttpError(400, { errors: [{ code: 'SCOPE_INVALID', message: `invalid scope ${s}` }] });
       const allowed =
         want.type === 'repository'
-          ? want.actions.filter((a) => a === 'pull' || (subject !== '' && ['push', 'delete', '*'].includes(a)))
+          ? want.actions.filter((a) => (a === 'pull' && (opts.repositoryExists?.(want.name) ?? true)) || (subject !== '' && ['push', 'delete', '*'].includes(a)))
           : want.type === 'registry' && want.name === 'catalog' && subject !== ''
             ? want.actions.filter((a) => a === '*')
             : [];
