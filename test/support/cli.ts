@@ -67,13 +67,13 @@ export async function spawnReplay(args: string[], env: Record<string, string>, t
   const proc = spawn(process.execPath, [CLI, 'replay', ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   proc.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  const mirrorUrl = await new Promise<string>((resolve, reject) => {
+  // Started when it says how to stop it (after the proxy and mirror lines).
+  await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`regtape replay did not start:\n${err}`)), timeoutMs);
     proc.stderr!.on('data', () => {
-      const m = /registry endpoint (https?:\/\/[\d.:]+)/.exec(err);
-      if (m) {
+      if (/Ctrl-C to stop/.test(err)) {
         clearTimeout(t);
-        resolve(m[1]!);
+        resolve();
       }
     });
     proc.once('exit', (code) => {
@@ -81,6 +81,7 @@ export async function spawnReplay(args: string[], env: Record<string, string>, t
       reject(new Error(`regtape replay exited with ${code}:\n${err}`));
     });
   });
+  const mirrorUrl = /registry endpoint (https?:\/\/[\d.:]+)/.exec(err)?.[1] ?? '';
   const proxyUrl = /proxy mode: listening on (http:\/\/[\d.:]+)/.exec(err)?.[1] ?? null;
   return { proc, mirrorUrl, proxyUrl, stderr: () => err };
 }
