@@ -8,6 +8,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { Proxy as MitmProxy, type IContext } from 'http-mitm-proxy';
 import type { Authority, LeafFactory } from '../ca/index.js';
+import { fromRawHeaders, type HeaderList } from '../flow/index.js';
 import type { Logger } from '../log/index.js';
 import { forwardExchange, sendProxyError, type Target, type UpstreamConfig } from './forward.js';
 import type { HostMap } from './host-map.js';
@@ -57,6 +58,31 @@ export function parseAuthority(s: string | undefined): { host: string; port: num
   const port = Number(m[2]);
   if (port < 1 || port > 65535) return null;
   return { host: m[1]!.toLowerCase(), port };
+}
+
+/** The CONNECT request that opened a tunnel (for reporting a handshake that failed inside it). */
+interface ConnectSeen {
+  headers: HeaderList;
+  httpVersion: string;
+  clientAddr: string | null;
+  start: number;
+}
+
+function clientAddress(socket: net.Socket): string | null {
+  return socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : null;
+}
+
+/**
+ * A client that gives up on the TLS handshake inside a CONNECT tunnel (it does not trust regtape's CA,
+ * or spoke something else) sent no request: report the CONNECT itself as a failed exchange, so the
+ * recording shows why nothing else happened (`show` turns it into a "does not trust the CA" problem).
+ */
+function reportFailedHandshake(observer: ExchangeObserver, c: ConnectSeen, target: { host: string; port: number }, refused: boolean, message: string): void {
+  const authority = target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
+  const request = { method: 'CONNECT', scheme: 'https' as const, host: target.host, port: target.port, target: authority, httpVersion: c.httpVersion, headers: c.headers };
+  const handle = observer.begin({ request, clientAddr: c.clientAddr, start: c.start });
+  const why = refused ? "the client refused regtape's certificate (it does not trust regtape's CA)" : 'the client ended the TLS handshake';
+  handle.end({ state: 'error', response: null, timings: { start: c.start, end: Date.now() }, serverAddr: null, error: `TLS handshake failed: ${why}: ${message.trim()}`, requestBytes: 0, responseBytes: 0 });
 }
 
 /** Prepare an sslCaDir in http-mitm-proxy's layout holding our CA, so it never makes its own (negative serials). */
@@ -126,7 +152,7 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     else socket.destroy();
   });
 
-  const intercept = (socket: net.Socket, target: { host: string; port: number }, first: Buffer) => {
+  const intercept = (socket: net.Socket, target: { host: string; port: number }, first: Buffer, connect: ConnectSeen) => {
     socket.pause();
     socket.unshift(first);
     if (first[0] === 0x16) {
@@ -144,10 +170,15 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
         ALPNProtocols: ['http/1.1'],
         highWaterMark: CLIENT_TLS_HIGH_WATER_MARK,
       } as tls.TLSSocketOptions);
+      let secured = false;
+      tlsSocket.once('secure', () => (secured = true));
       tlsSocket.on('error', (e: NodeJS.ErrnoException) => {
-        if (/unknown ca|bad certificate|certificate unknown/i.test(e.message)) {
+        const refused = /unknown ca|bad certificate|certificate unknown/i.test(e.message);
+        if (refused) {
           log.warn(`client refused regtape's certificate for ${target.host} (${e.message.trim()}); make the client trust ${o.ca.certPath} (see \`regtape ca --setup\`)`);
         } else log.debug(`TLS error with client for ${target.host}: ${e.message}`);
+        if (!secured) reportFailedHandshake(o.observer, connect, target, refused, e.message);
+        secured = true; // one report per connection
         tlsSocket.destroy();
       });
       targets.set(tlsSocket, { scheme: 'https', host: target.host, port: target.port });
@@ -181,8 +212,9 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
       return;
     }
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-    if (head && head.length) intercept(socket, target, head);
-    else socket.once('data', (chunk: Buffer) => intercept(socket, target, chunk));
+    const seen: ConnectSeen = { headers: fromRawHeaders(req.rawHeaders ?? []), httpVersion: req.httpVersion ?? '1.1', clientAddr: clientAddress(socket), start: Date.now() };
+    if (head && head.length) intercept(socket, target, head, seen);
+    else socket.once('data', (chunk: Buffer) => intercept(socket, target, chunk, seen));
   });
   proxy.onRequest((ctx: IContext, _callback) => {
     // Plain-HTTP proxy request (absolute-form URL). Never call the callback: we forward.
