@@ -11,7 +11,7 @@
  * shown with `regtape show`. fixtures/README.md is regenerated from what was recorded.
  */
 import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -49,6 +49,11 @@ Fixtures:
   skopeo-copy             skopeo inspect --raw lab/tiny, skopeo copy lab/alpine:3.9 to dir:
   ctr-pull                ctr (client side of a private containerd) pulls lab/tiny and lab/alpine:3.9
   dockerd-push            docker login, then docker push of lab/tiny retagged as lab/pushed:1
+  podman-pull             podman pulls lab/alpine:3.9
+  skopeo-copy-registry    skopeo copy lab/tiny to lab/copied:1 on the same registry
+  curl-script             a curl script: ping, token, manifests, config via the CDN, tags, catalog
+  failing-pulls           untrusted CA, missing repo, missing platform, push denied, Accept
+                          fallback, repeated tokens, an expired token (its own lab, 5 s tokens)
 
 Options:
   --only LIST     comma-separated subset of the fixtures above (README.md is rewritten
@@ -133,7 +138,7 @@ interface Ctx {
   /** Start the recorder writing `db` (or a scratch file) on a given port. */
   recorder(o?: { port?: number; out?: string; name?: string }): Promise<Recorder>;
   /** Run a client command; logged in the fixture's README section; throws on a non-zero exit. */
-  run(display: string, cmd: string, args: readonly string[], opts?: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number }): Promise<RunResult>;
+  run(display: string, cmd: string, args: readonly string[], opts?: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; expectFailure?: boolean }): Promise<RunResult>;
   /** Remember a command for the README (for things run through helpers, e.g. dockerd.docker()). */
   note(display: string): void;
   /** Free-form notes for the README. */
@@ -145,6 +150,10 @@ interface Fixture {
   client: string;
   /** One line: what it records. */
   what: string;
+  /** Its own lab with these options (default: the shared lab). */
+  lab?: { tokenExpiresIn?: number };
+  /** Flows may end in `error` (a failed TLS handshake is recorded as a failed CONNECT). */
+  failures?: boolean;
   record(ctx: Ctx): Promise<void>;
 }
 
@@ -281,7 +290,135 @@ const FIXTURES: Fixture[] = [
       );
     },
   },
+  {
+    name: 'podman-pull',
+    client: 'podman',
+    what: 'podman pull of lab/alpine:3.9 (manifest list; podman picks linux/amd64) with its own storage',
+    async record(ctx) {
+      const rec = await ctx.recorder();
+      const certDir = await certDirWith(ctx, path.join(ctx.home, 'ca.pem'));
+      const root = path.join(ctx.work, 'podman');
+      const env = { PATH: CLEAN_PATH, HOME: ctx.work, HTTPS_PROXY: rec.url, HTTP_PROXY: rec.url };
+      const podman = ['--root', path.join(root, 'root'), '--runroot', path.join(root, 'run'), '--storage-driver', 'vfs', '--events-backend', 'file', '--cgroup-manager', 'cgroupfs'];
+      await ctx.run('podman --root DIR --runroot DIR --storage-driver vfs pull --cert-dir CERTS registry.test/lab/alpine:3.9', 'podman', [...podman, 'pull', '--arch', 'amd64', '--cert-dir', certDir, 'registry.test/lab/alpine:3.9'], { env });
+      await rec.stop();
+      ctx.remark('podman 4.3 as root with its own `--root`/`--runroot` (vfs), `HTTPS_PROXY`=the recorder and a cert dir holding only regtape\'s CA as `ca.crt`. podman uses containers/image like skopeo (same Accept lines), pings `/v2/`, GETs the tag, then the platform manifest, then config and layers.');
+    },
+  },
+  {
+    name: 'skopeo-copy-registry',
+    client: 'skopeo',
+    what: 'skopeo copy docker://registry.test/lab/tiny:latest docker://registry.test/lab/copied:1 (a pull and a push in one command)',
+    async record(ctx) {
+      const rec = await ctx.recorder();
+      const certDir = await certDirWith(ctx, path.join(ctx.home, 'ca.pem'));
+      const env = { PATH: CLEAN_PATH, HOME: ctx.work, HTTPS_PROXY: rec.url, HTTP_PROXY: rec.url };
+      await ctx.run(
+        'skopeo --insecure-policy copy --src-cert-dir CERTS --dest-cert-dir CERTS --dest-creds labuser:PASSWORD docker://registry.test/lab/tiny:latest docker://registry.test/lab/copied:1',
+        'skopeo',
+        ['--insecure-policy', 'copy', '--src-cert-dir', certDir, '--dest-cert-dir', certDir, '--dest-creds', `${ctx.lab.user}:${ctx.lab.password}`, 'docker://registry.test/lab/tiny:latest', 'docker://registry.test/lab/copied:1'],
+        { env },
+      );
+      await rec.stop();
+      ctx.remark('One skopeo process reads lab/tiny and writes lab/copied on the same registry: anonymous pull token for the source, Basic credentials for the destination token (redacted), HEAD of each blob at the destination, uploads (POST, PATCH with the whole blob, PUT `?digest=`), then the manifest PUT.');
+    },
+  },
+  {
+    name: 'curl-script',
+    client: 'curl',
+    what: 'a shell script of curl calls: ping, anonymous token, manifest list and platform manifest, the config blob through the CDN redirect, tags list, and the catalog with a login token',
+    async record(ctx) {
+      const rec = await ctx.recorder();
+      const alpine = ctx.lab.image('lab/alpine:3.9');
+      const amd64 = alpine.manifests.find((m) => m.platform.os === 'linux' && m.platform.architecture === 'amd64')!;
+      // The linux/amd64 config of lab/alpine:3.9 (deterministic images: test/support/fixtures.ts).
+      const config = { digest: 'sha256:50108d05ca2acd1ab78ac12e84d06c7721e0484171beac0417336f4c8d16bb4f' };
+      const script = path.join(ctx.work, 'pull.sh');
+      await writeFile(script, CURL_SCRIPT);
+      const env = { PATH: CLEAN_PATH, HOME: ctx.work, PROXY: rec.url, CA: path.join(ctx.home, 'ca.pem'), MANIFEST: amd64.digest, CONFIG: config.digest, LAB_CREDS: `${ctx.lab.user}:${ctx.lab.password}`, OUT: ctx.work };
+      await ctx.run('bash pull.sh   # the script below', 'bash', [script], { env });
+      await rec.stop();
+      ctx.remark(`The script (curl ${'7.88'}, one process per request, so one connection each; \`LAB_CREDS\` is user:password):\n\n\`\`\`sh\n${CURL_SCRIPT.trim()}\n\`\`\``);
+    },
+  },
+  {
+    name: 'failing-pulls',
+    client: 'dockerd, skopeo, curl',
+    what: 'things going wrong: dockerd not trusting regtape\'s CA, a missing repository, a platform the index lacks, a push without push rights, Accept fallbacks, a client fetching the same token again and again, and a token used after it expired',
+    lab: { tokenExpiresIn: 5 },
+    failures: true,
+    async record(ctx) {
+      const rec = await ctx.recorder();
+      // dockerd trusting only the lab's CA, not regtape's: every TLS handshake through the proxy fails.
+      await withDockerd(rec.url, ctx.lab.caCertPath, async (d) => {
+        ctx.note('docker pull registry.test/lab/alpine:3.9   # fails: dockerd trusts another CA, not regtape\'s');
+        const r = await d.docker(['pull', 'registry.test/lab/alpine:3.9'], { timeoutMs: 120_000 });
+        if (r.code === 0) throw new Error('docker pull was meant to fail (untrusted CA)');
+      });
+      const certDir = await certDirWith(ctx, path.join(ctx.home, 'ca.pem'));
+      const env = { PATH: CLEAN_PATH, HOME: ctx.work, HTTPS_PROXY: rec.url, HTTP_PROXY: rec.url };
+      await ctx.run('skopeo inspect --cert-dir CERTS docker://registry.test/lab/missing:1', 'skopeo', ['inspect', '--cert-dir', certDir, 'docker://registry.test/lab/missing:1'], { env, expectFailure: true });
+      await ctx.run(
+        'skopeo --insecure-policy --override-arch s390x copy --src-cert-dir CERTS docker://registry.test/lab/alpine:3.9 dir:TMP',
+        'skopeo',
+        ['--insecure-policy', '--override-arch', 's390x', 'copy', '--src-cert-dir', certDir, 'docker://registry.test/lab/alpine:3.9', `dir:${path.join(ctx.work, 's390x')}`],
+        { env, expectFailure: true },
+      );
+      await ctx.run(
+        'skopeo --insecure-policy copy --src-cert-dir CERTS --dest-cert-dir CERTS docker://registry.test/lab/tiny:latest docker://registry.test/lab/denied:1',
+        'skopeo',
+        ['--insecure-policy', 'copy', '--src-cert-dir', certDir, '--dest-cert-dir', certDir, 'docker://registry.test/lab/tiny:latest', 'docker://registry.test/lab/denied:1'],
+        { env, expectFailure: true },
+      );
+      const script = path.join(ctx.work, 'failing.sh');
+      await writeFile(script, FAILING_SCRIPT);
+      await ctx.run('bash failing.sh   # the script below', 'bash', [script], { env: { PATH: CLEAN_PATH, HOME: ctx.work, PROXY: rec.url, CA: path.join(ctx.home, 'ca.pem') }, timeoutMs: 180_000 });
+      await rec.stop();
+      ctx.remark(
+        `A lab of its own whose tokens expire after 5 s (distribution accepts a token up to 60 s after its \`exp\`). dockerd trusts only the lab's CA, so it rejects regtape's certificate on every CONNECT (recorded as failed CONNECT flows); skopeo asks for a repository that does not exist (404 NAME_UNKNOWN), for an s390x image the index does not have, and pushes without credentials (401 insufficient_scope on the upload). The curl script:\n\n\`\`\`sh\n${FAILING_SCRIPT.trim()}\n\`\`\``,
+      );
+    },
+  },
 ];
+
+/** The curl-script fixture's script (env: PROXY, CA, MANIFEST, CONFIG, LAB_CREDS, OUT). */
+const CURL_SCRIPT = `set -eu
+R=https://registry.test
+c() { curl -sS -x "$PROXY" --cacert "$CA" "$@"; }
+tok() { sed -E 's/.*"token":"([^"]+)".*/\\1/'; }
+c -o /dev/null $R/v2/                                   # 401 + Bearer challenge
+T=$(c "https://auth.test/token?service=registry.test&scope=repository:lab/alpine:pull" | tok)
+LIST='Accept: application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json'
+c -o /dev/null -H "Authorization: Bearer $T" -H "$LIST" $R/v2/lab/alpine/manifests/3.9
+c -o /dev/null -H "Authorization: Bearer $T" -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' $R/v2/lab/alpine/manifests/$MANIFEST
+c -L -o "$OUT/config.json" -H "Authorization: Bearer $T" $R/v2/lab/alpine/blobs/$CONFIG   # 307 to the CDN
+c -o /dev/null -H "Authorization: Bearer $T" $R/v2/lab/alpine/tags/list
+C=$(c -u "$LAB_CREDS" "https://auth.test/token?service=registry.test&scope=registry:catalog:*" | tok)
+c -o /dev/null -H "Authorization: Bearer $C" $R/v2/_catalog
+`;
+
+/** The failing-pulls fixture's curl script (env: PROXY, CA). */
+const FAILING_SCRIPT = `set -eu
+R=https://registry.test
+c() { curl -sS -A failing-script/1 -x "$PROXY" --cacert "$CA" -o /dev/null "$@"; }
+tok() { curl -sS -A failing-script/1 -x "$PROXY" --cacert "$CA" "https://auth.test/token?service=registry.test&scope=repository:$1:pull" | sed -E 's/.*"token":"([^"]+)".*/\\1/'; }
+# A client that never reuses its token: the same token fetch before every request.
+for i in 1 2 3 4; do T=$(tok lab/tiny); c -I -H "Authorization: Bearer $T" $R/v2/lab/tiny/manifests/latest; done
+# Accept without manifest lists / OCI indexes: the registry picks linux/amd64 from the list, and has
+# nothing to offer for an OCI index (404).
+c -H "Authorization: Bearer $(tok lab/alpine)" -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' $R/v2/lab/alpine/manifests/3.9
+c -H "Authorization: Bearer $(tok lab/oci)" -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' $R/v2/lab/oci/manifests/1
+# A token kept past its expiry (5 s, plus the registry's 60 s leeway).
+T=$(tok lab/tiny); sleep 66
+c -H "Authorization: Bearer $T" -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' $R/v2/lab/tiny/manifests/latest
+`;
+
+async function certDirWith(ctx: Ctx, caPem: string): Promise<string> {
+  const certDir = path.join(ctx.work, 'certs');
+  await mkdir(certDir, { recursive: true });
+  await cp(caPem, path.join(certDir, 'ca.crt'));
+  return certDir;
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Verification and README.
@@ -312,6 +449,8 @@ interface FixtureReport {
   dbBytes: number;
   blobBytes: number;
   blobFiles: number;
+  /** Secrets of the fixture's own lab, if it had one. */
+  secrets: string[];
 }
 
 function recordingFiles(db: string): string[] {
@@ -319,7 +458,7 @@ function recordingFiles(db: string): string[] {
 }
 
 /** Opens the recording read-only, checks it and returns its flows. */
-async function verify(db: string, secrets: string[]): Promise<FlowRecord[]> {
+async function verify(db: string, secrets: string[], failures = false): Promise<FlowRecord[]> {
   for (const ext of ['-wal', '-shm']) if (existsSync(db + ext)) throw new Error(`${db}${ext} left behind: the recorder did not close the file cleanly`);
   const rec = Recording.open(db, { readonly: true });
   let flows: FlowRecord[];
@@ -329,7 +468,7 @@ async function verify(db: string, secrets: string[]): Promise<FlowRecord[]> {
     rec.close();
   }
   if (!flows.length) throw new Error(`${db}: no flows recorded`);
-  const unfinished = flows.filter((f) => f.state !== 'complete');
+  const unfinished = flows.filter((f) => f.state !== 'complete' && !(failures && f.state === 'error'));
   if (unfinished.length) throw new Error(`${db}: flows not complete: ${unfinished.map((f) => `${f.id} ${f.state} ${f.request.method} ${f.request.host}${f.request.target}`).join('; ')}`);
   const bufs = [...new Set(secrets)].filter((s) => s.length >= 8).map((s) => Buffer.from(s));
   const hits: string[] = [];
@@ -363,6 +502,8 @@ async function versions(): Promise<Record<string, string>> {
     containerd: await firstLine('containerd', ['--version']),
     ctr: await firstLine('ctr', ['--version']),
     skopeo: await firstLine('skopeo', ['--version']),
+    podman: await firstLine('podman', ['--version']),
+    curl: await firstLine('curl', ['--version']),
     'docker-registry': await firstLine('docker-registry', ['--version']),
   };
 }
@@ -392,24 +533,49 @@ function readme(reports: FixtureReport[], v: Record<string, string>): string {
     '',
     '| fixture | client | flows | db | blobs |',
     '|---|---|---|---|---|',
-    ...reports.map((r) => `| [${r.fixture.name}](#${r.fixture.name}) | ${r.fixture.client} | ${r.flows.length} | ${mb(r.dbBytes)} | ${r.blobFiles} files, ${mb(r.blobBytes)} |`),
+    ...reports.map(tableRow),
     '',
   ];
-  for (const r of reports) {
-    out.push(`## ${r.fixture.name}`, '', `${r.fixture.what}.`, '', 'Commands:', '', '```sh', ...r.commands, '```', '');
-    out.push(...r.remarks.flatMap((t) => [t, '']));
-    out.push(`Flows (${r.flows.length}): ${roleCounts(r.flows)}.`, '');
-    out.push('```');
-    for (const f of r.flows) {
-      const rr = f.registry;
-      const target = f.request.target.replace(/([0-9a-f]{12})[0-9a-f]{52}/g, '$1…').replace(/_state=[^&]*/, '_state=…');
-      out.push(
-        `${String(f.id).padStart(3)} ${f.request.method.padEnd(5)} ${f.request.host} ${target} ${f.response?.status ?? f.state}${rr && rr.role !== 'other' ? ` [${rr.role}]` : ''}`,
-      );
-    }
-    out.push('```', '');
-  }
+  for (const r of reports) out.push(...section(r));
   return out.join('\n');
+}
+
+function tableRow(r: FixtureReport): string {
+  return `| [${r.fixture.name}](#${r.fixture.name}) | ${r.fixture.client} | ${r.flows.length} | ${mb(r.dbBytes)} | ${r.blobFiles} files, ${mb(r.blobBytes)} |`;
+}
+
+function section(r: FixtureReport): string[] {
+  const out: string[] = [`## ${r.fixture.name}`, '', `${r.fixture.what}.`, '', 'Commands:', '', '```sh', ...r.commands, '```', ''];
+  out.push(...r.remarks.flatMap((t) => [t, '']));
+  out.push(`Flows (${r.flows.length}): ${roleCounts(r.flows)}.`, '');
+  out.push('```');
+  for (const f of r.flows) {
+    const rr = f.registry;
+    const target = f.request.target.replace(/([0-9a-f]{12})[0-9a-f]{52}/g, '$1…').replace(/_state=[^&]*/, '_state=…');
+    out.push(`${String(f.id).padStart(3)} ${f.request.method.padEnd(5)} ${f.request.host} ${target} ${f.response?.status ?? f.state}${rr && rr.role !== 'other' ? ` [${rr.role}]` : ''}`);
+  }
+  out.push('```', '');
+  return out;
+}
+
+/**
+ * A run that recorded only some fixtures: their sections and table rows replace (or join) those of the
+ * existing README, the others are kept as they were; version lines are updated.
+ */
+function mergeReadme(existing: string, reports: FixtureReport[], v: Record<string, string>): string {
+  const parts = existing.split(/^(?=## )/m);
+  let head = parts[0]!;
+  const sections = new Map(parts.slice(1).map((p) => [/^## (\S+)/.exec(p)![1]!, p]));
+  for (const r of reports) sections.set(r.fixture.name, `${section(r).join('\n')}\n`);
+  for (const [k, val] of Object.entries(v)) {
+    const re = new RegExp(`^- ${k}: .*$`, 'm');
+    head = re.test(head) ? head.replace(re, `- ${k}: ${val}`) : head.replace(/(^- [^\n]+\n)(?!- )/m, `$1- ${k}: ${val}\n`);
+  }
+  const rows = new Map([...head.matchAll(/^\| \[([^\]]+)\].*$/gm)].map((m) => [m[1]!, m[0]]));
+  for (const r of reports) rows.set(r.fixture.name, tableRow(r));
+  const order = FIXTURES.map((f) => f.name).filter((n) => sections.has(n));
+  head = head.replace(/(\|---\|---\|---\|---\|---\|\n)(?:\| \[.*\n)*/, `$1${order.map((n) => rows.get(n)).filter(Boolean).join('\n')}\n`);
+  return `${head}${order.map((n) => sections.get(n)!.replace(/\n*$/, '\n\n')).join('')}`.replace(/\n+$/, '\n');
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -459,9 +625,9 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (!isRoot()) throw new Error('needs root (dockerd, containerd, mount namespaces)');
-  const needed = ['docker-registry', 'dockerd', 'docker', 'containerd', 'ctr', 'skopeo', 'unshare', 'setpriv'];
+  const needed = ['docker-registry', 'dockerd', 'docker', 'containerd', 'ctr', 'skopeo', 'podman', 'curl', 'unshare', 'setpriv'];
   const missing = needed.filter((b) => !which(b, `${process.env.PATH ?? ''}:${CLEAN_PATH}`));
-  if (missing.length) throw new Error(`missing ${missing.join(', ')}: apt-get install docker.io docker-registry skopeo util-linux`);
+  if (missing.length) throw new Error(`missing ${missing.join(', ')}: apt-get install docker.io docker-registry skopeo podman curl util-linux`);
   if (!values['no-build']) await buildIfStale();
   else if (!existsSync(CLI)) throw new Error(`${CLI} missing: npm run build`);
 
@@ -475,12 +641,15 @@ async function main(argv: string[]): Promise<number> {
 
   const ipBase = values['ip-base'] ?? (await freeIpBase());
   log(`starting the lab on ${ipBase}.1-3`);
-  const lab = await startLab({ ipBase, onProgress: (m) => log(m) });
-  onCleanup(() => lab.stop());
+  const sharedLab = await startLab({ ipBase, onProgress: (m) => log(m) });
+  onCleanup(() => sharedLab.stop());
 
   const reports: FixtureReport[] = [];
   for (const fixture of FIXTURES.filter((f) => names.includes(f.name))) {
     log(`recording ${fixture.name}`);
+    const own = fixture.lab ? await startLab({ ipBase: await freeIpBase(), ...fixture.lab, onProgress: (m) => log(m) }) : null;
+    const stopOwn = own ? onCleanup(() => own.stop()) : async () => undefined;
+    const lab = own ?? sharedLab;
     const work = path.join(temp, fixture.name);
     await mkdir(work);
     const home = path.join(work, 'home');
@@ -494,15 +663,20 @@ async function main(argv: string[]): Promise<number> {
       db,
       recorder: async (o = {}) => startRecorder({ name: o.name ?? fixture.name, out: o.out ?? db, home, lab, port: o.port ?? (await freePort()), logDir: work }),
       run: async (display, cmd, args, opts = {}) => {
-        commands.push(display);
-        return must(await run(cmd, args, { env: opts.env, input: opts.input, timeoutMs: opts.timeoutMs ?? 300_000 }), display);
+        commands.push(opts.expectFailure ? `${display}   # fails` : display);
+        const r = await run(cmd, args, { env: opts.env, input: opts.input, timeoutMs: opts.timeoutMs ?? 300_000 });
+        if (!opts.expectFailure) return must(r, display);
+        if (r.code === 0) throw new Error(`${display} was meant to fail but exited 0`);
+        return r;
       },
       note: (display) => commands.push(display),
       remark: (text) => remarks.push(text),
     };
     const t0 = Date.now();
     await fixture.record(ctx);
-    const flows = await verify(db, lab.secrets());
+    const flows = await verify(db, lab.secrets(), fixture.failures);
+    const ownSecrets = own ? own.secrets() : [];
+    await stopOwn();
     // Replace the old fixture only once the new one checked out.
     const dest = path.join(outDir, `${fixture.name}.db`);
     const destBlobs = path.join(outDir, `${fixture.name}.blobs`);
@@ -533,6 +707,7 @@ async function main(argv: string[]): Promise<number> {
       dbBytes: statSync(dest).size,
       blobBytes: blobs.reduce((n, f) => n + statSync(f).size, 0),
       blobFiles: blobs.length,
+      secrets: ownSecrets,
     };
     reports.push(report);
     log(`${fixture.name}: ${flows.length} flows, db ${mb(report.dbBytes)}, ${report.blobFiles} blob files ${mb(report.blobBytes)} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
@@ -542,8 +717,8 @@ async function main(argv: string[]): Promise<number> {
   }
 
   // Secrets issued later (e.g. in the push) must not be in earlier fixtures either: check all again.
-  const secrets = lab.secrets();
-  for (const r of reports) await verify(path.join(outDir, `${r.fixture.name}.db`), secrets);
+  const secrets = sharedLab.secrets();
+  for (const r of reports) await verify(path.join(outDir, `${r.fixture.name}.db`), [...secrets, ...r.secrets], r.fixture.failures);
   const stray = readdirSync(outDir).filter((f) => /\.db-(wal|shm|journal)$/.test(f));
   if (stray.length) throw new Error(`reading the fixtures left ${stray.join(', ')} in ${outDir}`);
 
@@ -554,7 +729,10 @@ async function main(argv: string[]): Promise<number> {
   if (reports.length === FIXTURES.length) {
     await writeFile(path.join(outDir, 'README.md'), readme(reports, await versions()));
     log(`wrote ${path.join(outDir, 'README.md')}`);
-  } else log('README.md not rewritten (only some fixtures were recorded)');
+  } else if (existsSync(path.join(outDir, 'README.md'))) {
+    await writeFile(path.join(outDir, 'README.md'), mergeReadme(await readFile(path.join(outDir, 'README.md'), 'utf8'), reports, await versions()));
+    log(`updated the sections of ${reports.map((r) => r.fixture.name).join(', ')} in ${path.join(outDir, 'README.md')}`);
+  } else log('README.md not written (only some fixtures were recorded, and there is no README to update)');
   if (values['keep-temp']) log(`temp files kept in ${temp}`);
   return 0;
 }

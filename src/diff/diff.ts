@@ -185,7 +185,7 @@ function challenges(flows: FlowRecord[]): string[] {
 }
 
 function problemsOf(op: Operation): string[] {
-  return sorted(op.problems.map((p) => p.replace(/^flow \d+: /, '').replace(/#\d+/g, '#')));
+  return sorted(op.problems.map((p) => p.message.replace(/#\d+/g, '#')));
 }
 
 function headerMap(h: HeaderList): Map<string, string[]> {

@@ -1,15 +1,19 @@
 import { getHeader, type FlowRecord } from '../flow/index.js';
-import { buildOperations, Classifier, isManifestType, parseManifest, type Operation, type ParsedManifest } from '../registry/index.js';
+import { buildOperations, Classifier, isManifestType, parseManifest, type Operation, type ParsedManifest, type RegistryErrorBody } from '../registry/index.js';
 import type { Recording } from '../store/index.js';
 
 /** Manifest bodies above this size are not parsed for the operation tree. */
 const MAX_MANIFEST = 4 << 20;
+/** Error bodies above this size are not read for the diagnosis. */
+const MAX_ERROR_BODY = 64 << 10;
 
 export interface LoadedRecording {
   flows: FlowRecord[];
   operations: Operation[];
   /** Parsed manifests by flow id (response bodies; request bodies for pushes). */
   manifests: Map<number, ParsedManifest>;
+  /** Registry error bodies (`{"errors":[…]}`) of 4xx/5xx responses, by flow id. */
+  errors: Map<number, RegistryErrorBody[]>;
 }
 
 /**
@@ -35,5 +39,34 @@ export async function loadRecording(rec: Recording): Promise<LoadedRecording> {
       // not a manifest we can read (error body, missing file): leave it out of the tree
     }
   }
-  return { flows, operations: buildOperations(flows, manifests), manifests };
+  const errors = await readErrorBodies(rec, flows);
+  return { flows, operations: buildOperations(flows, manifests, { errors }), manifests, errors };
+}
+
+/** The `errors` array of a registry's JSON error body, or null (not JSON, not that shape). */
+export function parseErrorBody(text: string): RegistryErrorBody[] | null {
+  try {
+    const doc = JSON.parse(text) as { errors?: unknown };
+    if (!Array.isArray(doc?.errors)) return null;
+    return doc.errors
+      .filter((e): e is Record<string, unknown> => !!e && typeof e === 'object')
+      .map((e) => ({ code: typeof e.code === 'string' ? e.code : '', message: typeof e.message === 'string' ? e.message : '' }));
+  } catch {
+    return null;
+  }
+}
+
+async function readErrorBodies(rec: Recording, flows: FlowRecord[]): Promise<Map<number, RegistryErrorBody[]>> {
+  const out = new Map<number, RegistryErrorBody[]>();
+  for (const f of flows) {
+    const body = f.responseBody;
+    if (!f.response || f.response.status < 400 || !f.registry || f.registry.role === 'other' || !body?.sha256 || body.size > MAX_ERROR_BODY) continue;
+    try {
+      const parsed = parseErrorBody((await rec.readBodyBuffer(body.sha256, MAX_ERROR_BODY)).toString('utf8'));
+      if (parsed) out.set(f.id, parsed);
+    } catch {
+      // body file missing: no error details
+    }
+  }
+  return out;
 }

@@ -1,6 +1,11 @@
 import { getHeader, type FlowRecord, type RegistryFacts, type Scope } from '../flow/index.js';
-import type { Descriptor, ParsedManifest } from './manifest.js';
-import { isDigest, matchRoute, splitTarget } from './routes.js';
+import type { ParsedManifest } from './manifest.js';
+import { clientName, imageName, registryName } from './names.js';
+import { finishOperation } from './operation-tree.js';
+import { connectProblems, type Problem, type RegistryErrorBody } from './problems.js';
+import { isDigest, splitTarget } from './routes.js';
+
+export type { Problem, ProblemCode, RegistryErrorBody } from './problems.js';
 
 /** One blob of an operation (config or layer) and how it moved. */
 export interface OperationBlob {
@@ -9,13 +14,17 @@ export interface OperationBlob {
   size: number;
   mediaType: string;
   kind: 'config' | 'layer' | 'blob';
-  /** Flows that carried its bytes (registry blob GETs, CDN downloads, uploads). */
+  /** Flows that carried its bytes (registry blob GETs, CDN downloads, upload chunks and PUTs). */
   flowIds: number[];
-  /** Bytes that passed in those flows. */
+  /** Bytes moved per direction (a copy downloads and uploads the same blob). */
+  transfers: BlobTransfer[];
+  /** Every flow about this blob: existence HEADs, 307 redirects, CDN legs, upload POST/PATCH/PUT. */
+  legIds: number[];
+  /** Bytes that passed in the flows that carried it (downloads for a pull, uploads for a push or copy). */
   bytes: number;
-  /** Duration of the longest transfer (ms). */
+  /** From the first of those flows' start to the last one's end (ms). */
   ms: number;
-  /** Bytes per second of that transfer. */
+  /** bytes / ms, per second. */
   throughput: number;
   /** Host that served (or received) it. */
   via: string | null;
@@ -23,8 +32,24 @@ export interface OperationBlob {
   cdn: boolean;
   /** Already present: skipped (HEAD 200 before push, or mounted). */
   skipped?: boolean;
+  /** Mounted from another repository (push). */
+  mountedFrom?: string;
   /** The image manifest that lists it (config and layers). */
   manifest?: string;
+}
+
+/** One direction of a blob's movement. */
+export interface BlobTransfer {
+  direction: 'down' | 'up';
+  bytes: number;
+  /** First start to last end of its flows (ms). */
+  ms: number;
+  /** Bytes per second over that span. */
+  throughput: number;
+  /** Host that carried the most bytes. */
+  host: string | null;
+  cdn: boolean;
+  flowIds: number[];
 }
 
 export interface OperationManifest {
@@ -34,53 +59,208 @@ export interface OperationManifest {
   flowId: number;
 }
 
-/** A pull or push of one repository, reconstructed from its flows. */
-export interface Operation {
-  kind: 'pull' | 'push';
+/**
+ * What a client did, as a user names it: `docker pull` (pull), `skopeo inspect` (inspect: manifests and
+ * at most the config), `skopeo copy` between registries (copy), a push (chunked or monolithic uploads,
+ * mounts), `docker login` (login), a catalog or tags listing, a lone `/v2/` ping, token requests that
+ * served no request (auth), or a TLS connection the client gave up on (connect).
+ */
+export type OperationKind = 'pull' | 'inspect' | 'copy' | 'push' | 'login' | 'catalog' | 'tags' | 'ping' | 'auth' | 'connect';
+
+/** The client an operation came from. */
+export interface OperationClient {
+  /** User-Agent of its requests (null when none was sent). */
+  userAgent: string | null;
+  /** `dockerd`, `containerd`, `podman`, `skopeo`, `curl`, `go` (another Go program), or null. */
+  name: string | null;
+  /** Client IP (without the port: many clients open one connection per request). */
+  ip: string | null;
+}
+
+/** One side of a copy (the other side is the operation's own registry/repo). */
+export interface OperationSource {
   registry: string;
+  repo: string;
+  reference: string | null;
+  name: string;
+}
+
+/** Docker Hub's rate-limit headers, as last seen in the operation. */
+export interface RateLimit {
+  /** `ratelimit-limit` as sent, e.g. `100;w=21600`. */
+  limit: string | null;
+  /** `ratelimit-remaining`, e.g. `76;w=21600`. */
+  remaining: string | null;
+  /** `docker-ratelimit-source` (the address Hub counts against). */
+  source: string | null;
+  flowId: number;
+}
+
+/** A pull, push, copy, … reconstructed from its flows. */
+export interface Operation {
+  kind: OperationKind;
+  /** Registry host as on the wire, e.g. registry-1.docker.io. */
+  registry: string;
+  /** Repository (empty for login, catalog, ping, connect). */
   repo: string;
   /** Tag or digest the client asked for. */
   reference: string | null;
+  /** What a user calls it: docker.io/library/alpine:3.19 (the destination for a copy). */
+  name: string;
+  client: OperationClient;
+  /** For a copy: where it read from. */
+  source?: OperationSource;
   /** Flow ids in order, including pings and token requests attributed to it. */
   flowIds: number[];
+  /** The pings and token requests among them. */
+  authFlowIds: number[];
   /** The index / manifest list, when the reference resolved to one. */
   index?: { digest: string; mediaType: string; platforms: string[]; flowId: number };
-  /** Image manifests fetched (one per platform pulled). */
+  /** Image manifests fetched (one per platform pulled) or pushed. */
   manifests: OperationManifest[];
   /** Config and layers, in manifest order. */
   blobs: OperationBlob[];
-  totals: { flows: number; bytes: number; wallMs: number; start: number; end: number };
-  /** Things a user should look at: auth loops, rate limits, digest mismatches, retries, aborts. */
-  problems: string[];
+  totals: {
+    flows: number;
+    /** Every byte of every flow, both ways. */
+    bytes: number;
+    wallMs: number;
+    start: number;
+    end: number;
+    /** Blob bytes downloaded (registry GETs and CDN legs). */
+    downloaded: number;
+    /** Blob bytes uploaded (PATCH chunks, monolithic POST/PUT bodies). */
+    uploaded: number;
+    /** downloaded for a pull or inspect, uploaded for a push or copy. */
+    transferred: number;
+    /** transferred per second, over the span of the flows that moved it. */
+    rate: number;
+  };
+  /** Rate-limit quota seen in any response (Docker Hub sends it on manifest requests). */
+  rateLimit?: RateLimit;
+  /** What went wrong, each citing its flows and saying what to do. */
+  problems: Problem[];
 }
 
-type ClassifiedFlow = FlowRecord & { registry: RegistryFacts };
+/** Extra inputs for the diagnosis. */
+export interface BuildOptions {
+  /** Parsed `{"errors":[…]}` bodies of error responses, by flow id. */
+  errors?: ReadonlyMap<number, RegistryErrorBody[]>;
+}
+
+export type ClassifiedFlow = FlowRecord & { registry: RegistryFacts };
+
+/** Quiet time after which the same client touching the same repository is a new operation. */
+const GAP_MS = 30_000;
+
+const PUSH_ROLES = new Set(['upload-start', 'upload-chunk', 'upload-finish', 'upload-cancel', 'upload-status', 'mount']);
+
+/** An operation being assembled. */
+interface Draft {
+  op: Operation;
+  last: number;
+  /** Tag references asked for (GET/HEAD by tag). */
+  tags: Set<string>;
+  /** A blob moved: a new tag request is a new operation. */
+  moved: boolean;
+  /** The client pinged the registry again after this started: its next session is a new operation. */
+  sealed: boolean;
+}
+
+interface ClientState {
+  /** Pings and token requests not yet attributed. */
+  pending: ClassifiedFlow[];
+  /** Open drafts by `kind|registry|repo`. */
+  open: Map<string, Draft>;
+  /** The login in progress (a following authenticated ping belongs to it). */
+  login: Draft | null;
+}
+
+function ipOf(addr: string | null): string | null {
+  if (!addr) return null;
+  const m = /^\[?([^\]]*?)\]?:\d+$/.exec(addr);
+  return m ? m[1]! : addr;
+}
+
+function clientOf(f: FlowRecord): OperationClient {
+  const ua = getHeader(f.request.headers, 'user-agent') ?? null;
+  return { userAgent: ua, name: clientName(ua), ip: ipOf(f.clientAddr) };
+}
+
+const clientKey = (c: OperationClient) => `${c.ip ?? ''}|${c.userAgent ?? ''}`;
+const end = (f: FlowRecord) => f.timings.end ?? f.timings.start;
+
+/** The scopes a token request is about: those asked for (URL or form), else those granted. */
+export function tokenScopes(r: RegistryFacts): Scope[] {
+  return r.scopesRequested.length ? r.scopesRequested : r.scopesGranted;
+}
+
+/** A token request that logs in (credentials, no repository scope): `docker login`. */
+function isLoginToken(f: ClassifiedFlow): boolean {
+  if (tokenScopes(f.registry).length) return false;
+  const q = splitTarget(f.request.target).query;
+  return f.registry.auth === 'basic' || q.has('account') || q.get('offline_token') === 'true';
+}
+
+/** The registry a mirror answered for (`?ns=docker.io`, as containerd sends it), else the host. */
+function registryOf(f: ClassifiedFlow): string {
+  const ns = splitTarget(f.request.target).query.get('ns');
+  return ns && f.registry.role !== 'cdn-blob' ? ns : (f.registry.registry ?? f.request.host);
+}
 
 /**
- * Group classified flows into pull and push operations. `manifests` gives the parsed
- * body of manifest flows (by flow id) so the tree can be built: index → platform
- * manifest → config and layers. Pure: no I/O.
+ * Group classified flows into operations: per client (IP and User-Agent: many clients open one
+ * connection per request), per registry and repository, split by time and by new sessions (a new ping,
+ * a new tag after blobs moved). Pings and token requests go to the operation they served; a pull and a
+ * push by one client at the same time are a copy. `manifests` gives the parsed body of manifest flows
+ * (by flow id) for the tree: index → platform manifest → config and layers. Pure: no I/O.
  */
-export function buildOperations(flows: readonly FlowRecord[], manifests: ReadonlyMap<number, ParsedManifest>): Operation[] {
-  const ops: Operation[] = [];
-  const open = new Map<string, Operation>();
-  const pendingByRegistry = new Map<string, number[]>(); // pings before an operation starts
-  const pendingByRepo = new Map<string, number[]>(); // tokens scoped to a repo before its operation starts
+export function buildOperations(flows: readonly FlowRecord[], manifests: ReadonlyMap<number, ParsedManifest>, opts: BuildOptions = {}): Operation[] {
+  const drafts: Draft[] = [];
+  const clients = new Map<string, ClientState>();
   const byId = new Map<number, ClassifiedFlow>();
-  const lastActivity = new Map<Operation, number>();
-  const tagSeen = new Map<Operation, Set<string>>();
-  const blobSeen = new Set<Operation>();
+  const connects: ClassifiedFlow[] = [];
+  // A token belongs to the operation of the first request that sent it (markers are stable within a recording).
+  const firstUser = firstUsers(flows);
+  const heldFor = new Map<number, ClassifiedFlow[]>();
 
-  const start = (registry: string, repo: string): Operation => {
-    const op: Operation = { kind: 'pull', registry, repo, reference: null, flowIds: [], manifests: [], blobs: [], totals: { flows: 0, bytes: 0, wallMs: 0, start: 0, end: 0 }, problems: [] };
-    ops.push(op);
-    open.set(`${registry}|${repo}`, op);
-    tagSeen.set(op, new Set());
-    const pre = [...(pendingByRegistry.get(registry) ?? []), ...(pendingByRepo.get(`${registry}|${repo}`) ?? [])];
-    pendingByRegistry.delete(registry);
-    pendingByRepo.delete(`${registry}|${repo}`);
-    op.flowIds.push(...pre);
-    return op;
+  const stateOf = (c: OperationClient): ClientState => {
+    const k = clientKey(c);
+    let s = clients.get(k);
+    if (!s) clients.set(k, (s = { pending: [], open: new Map(), login: null }));
+    return s;
+  };
+  const start = (s: ClientState, f: ClassifiedFlow, kind: OperationKind, registry: string, repo: string): Draft => {
+    const client = clientOf(f);
+    const op: Operation = {
+      kind,
+      registry,
+      repo,
+      reference: null,
+      name: imageName(registry, repo, null),
+      client,
+      flowIds: [],
+      authFlowIds: [],
+      manifests: [],
+      blobs: [],
+      totals: { flows: 0, bytes: 0, wallMs: 0, start: 0, end: 0, downloaded: 0, uploaded: 0, transferred: 0, rate: 0 },
+      problems: [],
+    };
+    const d: Draft = { op, last: end(f), tags: new Set(), moved: false, sealed: false };
+    drafts.push(d);
+    s.open.set(`${kind === 'catalog' || kind === 'tags' ? kind : 'repo'}|${registry}|${repo}`, d);
+    // Pings and tokens of this client that led here: recent, for this registry, scoped to this repository (or unscoped).
+    const take = s.pending.filter((p) => f.timings.start - end(p) <= GAP_MS && registryOf(p) === registry && servesRepo(p, kind, repo));
+    s.pending = s.pending.filter((p) => !take.includes(p));
+    for (const p of take) add(d, p);
+    return d;
+  };
+  const add = (d: Draft, f: ClassifiedFlow) => {
+    d.op.flowIds.push(f.id);
+    if (f.registry.role === 'ping' || f.registry.role === 'token') d.op.authFlowIds.push(f.id);
+    d.last = Math.max(d.last, end(f));
+    for (const t of heldFor.get(f.id) ?? []) add(d, t);
+    heldFor.delete(f.id);
   };
 
   for (const raw of flows) {
@@ -88,189 +268,201 @@ export function buildOperations(flows: readonly FlowRecord[], manifests: Readonl
     const f = raw as ClassifiedFlow;
     byId.set(f.id, f);
     const r = f.registry;
-    if (r.role === 'ping' && r.registry) {
-      const list = pendingByRegistry.get(r.registry) ?? [];
-      list.push(f.id);
-      pendingByRegistry.set(r.registry, list);
+    const s = stateOf(clientOf(f));
+    if (f.request.method === 'CONNECT' && f.state === 'error') {
+      connects.push(f);
+      continue;
+    }
+    if (r.role === 'ping') {
+      onPing(s, f);
       continue;
     }
     if (r.role === 'token') {
-      const repos = tokenScopes(r).filter((s) => s.type === 'repository').map((s) => s.name);
-      const registry = r.registry ?? '';
-      const target = repos.map((repo) => open.get(`${registry}|${repo}`)).find(Boolean);
-      if (target && !isStale(target, f)) {
-        target.flowIds.push(f.id);
-        lastActivity.set(target, f.timings.end ?? f.timings.start);
-      } else if (repos[0]) {
-        const k = `${registry}|${repos[0]}`;
-        pendingByRepo.set(k, [...(pendingByRepo.get(k) ?? []), f.id]);
-      }
+      const user = firstUser.get(f.id);
+      if (user !== undefined && !isLoginToken(f)) heldFor.set(user, [...(heldFor.get(user) ?? []), f]);
+      else onToken(s, f, start, add);
       continue;
     }
-    if (!r.repo || !r.registry) continue;
-    let op = open.get(`${r.registry}|${r.repo}`);
-    const isTagRequest = r.role === 'manifest' && r.reference && !isDigest(r.reference) && f.request.method !== 'PUT';
-    if (
-      !op ||
-      isStale(op, f, lastActivity.get(op)) ||
-      (isTagRequest && (blobSeen.has(op) || (tagSeen.get(op)!.size > 0 && !tagSeen.get(op)!.has(r.reference!))))
-    ) {
-      op = start(r.registry, r.repo);
-    }
-    op.flowIds.push(f.id);
-    lastActivity.set(op, f.timings.end ?? f.timings.start);
-    if (isTagRequest) {
-      tagSeen.get(op)!.add(r.reference!);
-      op.reference ??= r.reference;
-    }
-    if (r.role === 'manifest' && !op.reference && r.reference) op.reference = r.reference;
-    if (['upload-start', 'upload-chunk', 'upload-finish', 'upload-cancel', 'mount'].includes(r.role) || (r.role === 'manifest' && f.request.method === 'PUT')) {
-      op.kind = 'push';
-      if (r.role === 'manifest' && f.request.method === 'PUT' && r.reference && !isDigest(r.reference)) op.reference = r.reference;
-    }
-    if (['blob', 'cdn-blob', 'blob-redirect', 'upload-finish'].includes(r.role)) blobSeen.add(op);
-  }
-
-  for (const op of ops) finishOperation(op, byId, manifests);
-  return ops;
-}
-
-/**
- * The scopes a token request is about: those asked for in the URL, else those granted. An OAuth POST
- * (`grant_type=refresh_token|password`, dockerd after `docker login` when the token server issued a
- * refresh token) carries `scope` in its form body, which the classifier does not see.
- */
-function tokenScopes(r: RegistryFacts): Scope[] {
-  return r.scopesRequested.length ? r.scopesRequested : r.scopesGranted;
-}
-
-/** Upload session id from an upload URL (`/v2/<name>/blobs/uploads/<id>`), or null. */
-function uploadId(f: FlowRecord): string | null {
-  const route = matchRoute(splitTarget(f.request.target).path);
-  return route?.kind === 'uploads' ? route.uploadId : null;
-}
-
-/** A new operation starts when the same repository is touched again after 60 s of quiet. */
-function isStale(op: Operation, f: FlowRecord, last?: number): boolean {
-  return last !== undefined && f.timings.start - last > 60_000;
-}
-
-function finishOperation(op: Operation, byId: Map<number, ClassifiedFlow>, manifests: ReadonlyMap<number, ParsedManifest>): void {
-  op.flowIds.sort((a, b) => a - b);
-  const flows = op.flowIds.map((id) => byId.get(id)!).filter(Boolean);
-  const blobs = new Map<string, OperationBlob>();
-  const addBlob = (d: Descriptor, kind: OperationBlob['kind'], manifest?: string) => {
-    if (!blobs.has(d.digest)) blobs.set(d.digest, { digest: d.digest, size: d.size, mediaType: d.mediaType, kind, flowIds: [], bytes: 0, ms: 0, throughput: 0, via: null, cdn: false, manifest });
-  };
-  // The manifest tree.
-  for (const f of flows) {
-    const r = f.registry;
-    const ok = f.response?.status === 200 || (f.request.method === 'PUT' && f.response?.status === 201);
-    if (r.role !== 'manifest' || !ok) continue;
-    const parsed = manifests.get(f.id);
-    const digest = r.digest ?? '';
-    if (!parsed) continue;
-    if (parsed.kind === 'index') {
-      if (!op.index) op.index = { digest, mediaType: parsed.mediaType, platforms: parsed.manifests.map((m) => m.platform ?? '?'), flowId: f.id };
-    } else if (parsed.kind === 'image') {
-      if (!op.manifests.some((m) => m.digest === digest)) {
-        op.manifests.push({ digest, mediaType: parsed.mediaType, flowId: f.id });
-      }
-      addBlob(parsed.config, 'config', digest);
-      for (const l of parsed.layers) addBlob(l, 'layer', digest);
-    } else if (parsed.kind === 'schema1') {
-      op.manifests.push({ digest, mediaType: parsed.mediaType, flowId: f.id });
-      for (const l of parsed.layers) addBlob({ digest: l.digest, size: 0, mediaType: '' }, 'layer', digest);
-    }
-  }
-  // Platforms of the manifests, from the index.
-  if (op.index) {
-    const idx = manifests.get(op.index.flowId);
-    if (idx?.kind === 'index') for (const m of op.manifests) m.platform = idx.manifests.find((d) => d.digest === m.digest)?.platform;
-  }
-  // Transfers. Chunks (PATCH) name no digest: the PUT that finishes their upload session does.
-  const uploadDigests = new Map<string, string>();
-  for (const f of flows) {
-    const id = f.registry.role === 'upload-finish' && f.registry.digest ? uploadId(f) : null;
-    if (id) uploadDigests.set(id, f.registry.digest!);
-  }
-  const fetches = new Map<string, number>();
-  for (const f of flows) {
-    const r = f.registry;
-    // HEADs (existence checks, also when redirected to the CDN) move no bytes.
-    const moving = ((r.role === 'cdn-blob' || r.role === 'blob') && f.request.method === 'GET') || r.role === 'upload-chunk' || r.role === 'upload-finish';
-    const digest = r.digest ?? (r.role === 'upload-chunk' ? uploadDigests.get(uploadId(f) ?? '') : undefined);
-    if (!digest) continue;
-    if (r.role === 'mount' && f.response?.status === 201) {
-      addBlob({ digest, size: 0, mediaType: '' }, 'blob');
-      blobs.get(digest)!.skipped = true;
+    s.login = null;
+    if (r.role === 'catalog') {
+      const d = openDraft(s, 'catalog', registryOf(f), '', f) ?? start(s, f, 'catalog', registryOf(f), '');
+      add(d, f);
       continue;
     }
-    if (!moving) continue;
-    addBlob({ digest, size: 0, mediaType: '' }, 'blob');
-    const b = blobs.get(digest)!;
-    const bytes = op.kind === 'push' ? f.requestBytes : f.responseBytes;
-    const ms = (f.timings.end ?? f.timings.start) - f.timings.start;
-    b.flowIds.push(f.id);
-    b.bytes += bytes;
-    if (ms >= b.ms) {
-      b.ms = ms;
-      b.throughput = ms > 0 ? (bytes / ms) * 1000 : 0;
-      b.via = f.request.host;
-      b.cdn = r.role === 'cdn-blob';
+    if (!r.repo) continue;
+    const registry = registryOf(f);
+    if (r.role === 'tags') {
+      const d = openDraft(s, 'tags', registry, r.repo, f) ?? start(s, f, 'tags', registry, r.repo);
+      add(d, f);
+      continue;
     }
-    if ((r.role === 'cdn-blob' || r.role === 'blob') && f.request.method === 'GET') fetches.set(digest, (fetches.get(digest) ?? 0) + 1);
+    const isTag = r.role === 'manifest' && !!r.reference && !isDigest(r.reference) && f.request.method !== 'PUT';
+    let d = openDraft(s, 'repo', registry, r.repo, f);
+    // A push or copy probes other repositories for a blob it could mount (HEAD): part of that operation.
+    if (!d && r.role === 'blob' && f.request.method === 'HEAD') d = latestDraft(s, registry, f);
+    if (!d || (isTag && (d.sealed || d.moved || (d.tags.size > 0 && !d.tags.has(r.reference!))))) d = start(s, f, 'pull', registry, r.repo);
+    add(d, f);
+    noteFlow(d, f);
   }
-  op.blobs = [...blobs.values()];
-  // Totals.
-  const starts = flows.map((f) => f.timings.start);
-  const ends = flows.map((f) => f.timings.end ?? f.timings.start);
-  op.totals = {
-    flows: flows.length,
-    bytes: flows.reduce((n, f) => n + f.requestBytes + f.responseBytes, 0),
-    start: starts.length ? Math.min(...starts) : 0,
-    end: ends.length ? Math.max(...ends) : 0,
-    wallMs: starts.length ? Math.max(...ends) - Math.min(...starts) : 0,
-  };
-  op.problems = findProblems(flows, fetches);
+  for (const held of heldFor.values()) for (const t of held) stateOf(clientOf(t)).pending.push(t);
+  flushPending(clients, drafts, start, add);
+
+  const ops = mergeCopies(drafts.map((d) => d.op));
+  for (const op of ops) finishOperation(op, byId, manifests, opts);
+  ops.push(...connectOperations(connects));
+  return ops.sort((a, b) => (a.flowIds[0] ?? 0) - (b.flowIds[0] ?? 0));
 }
 
-function short(d: string): string {
-  return d.startsWith('sha256:') ? `${d.slice(0, 19)}…` : d;
+/** The open draft of this client for kind/registry/repo, unless it went quiet. */
+function openDraft(s: ClientState, kind: string, registry: string, repo: string, f: FlowRecord): Draft | undefined {
+  const d = s.open.get(`${kind}|${registry}|${repo}`);
+  return d && f.timings.start - d.last <= GAP_MS ? d : undefined;
 }
 
-function findProblems(flows: ClassifiedFlow[], fetches: Map<string, number>): string[] {
-  const problems: string[] = [];
-  const unauthorized = new Map<string, number>();
+/** The client's most recently active draft on this registry, if not quiet. */
+function latestDraft(s: ClientState, registry: string, f: FlowRecord): Draft | undefined {
+  return [...s.open.values()].filter((d) => d.op.registry === registry && d.op.repo && f.timings.start - d.last <= GAP_MS).sort((a, b) => b.last - a.last)[0];
+}
+
+/** Token flow id → id of the first later flow that sent the token it got. */
+function firstUsers(flows: readonly FlowRecord[]): Map<number, number> {
+  const issued = new Map<string, number>();
+  const out = new Map<number, number>();
   for (const f of flows) {
-    const r = f.registry;
-    const status = f.response?.status;
-    if (status === 401 && r.role !== 'ping') {
-      const k = `${f.request.method} ${f.request.target}`;
-      unauthorized.set(k, (unauthorized.get(k) ?? 0) + 1);
-    }
-    if (status === 429) {
-      const h = f.response!.headers;
-      const parts = [
-        getHeader(h, 'retry-after') && `Retry-After ${getHeader(h, 'retry-after')}`,
-        getHeader(h, 'ratelimit-limit') && `limit ${getHeader(h, 'ratelimit-limit')}`,
-        getHeader(h, 'ratelimit-remaining') && `remaining ${getHeader(h, 'ratelimit-remaining')}`,
-      ].filter(Boolean);
-      problems.push(`flow ${f.id}: 429 Too Many Requests${parts.length ? ` (${parts.join(', ')})` : ''}`);
-    }
-    if (r.digestCheck === 'mismatch') problems.push(`flow ${f.id}: digest mismatch: ${r.digestProblem}`);
-    if ((f.state === 'aborted' || f.state === 'error') && (r.role === 'cdn-blob' || r.role === 'blob' || r.role === 'manifest')) {
-      problems.push(`flow ${f.id}: ${r.role} ${short(r.digest ?? r.reference ?? '')} ${f.state} after ${f.responseBytes} bytes${f.error ? `: ${f.error}` : ''}`);
+    for (const t of f.facts.tokens ?? []) {
+      if (t.where.startsWith('response.body') && f.registry?.role === 'token') issued.set(t.marker, f.id);
+      if (t.where === 'request.header:authorization') {
+        const tok = issued.get(t.marker);
+        if (tok !== undefined && !out.has(tok)) out.set(tok, f.id);
+      }
     }
   }
-  for (const [k, n] of unauthorized) if (n >= 2) problems.push(`${n}× 401 for ${k} (auth loop?)`);
-  for (const [d, n] of fetches) if (n > 1) problems.push(`${short(d)} downloaded ${n} times (retried or resumed)`);
-  const tokens = flows.filter((f) => f.registry.role === 'token');
-  const byScope = new Map<string, number>();
-  for (const t of tokens) {
-    const k = tokenScopes(t.registry).map((s) => `${s.type}:${s.name}:${s.actions.join(',')}`).join(' ') || '(no scope)';
-    byScope.set(k, (byScope.get(k) ?? 0) + 1);
+  return out;
+}
+
+/** Whether a pending ping or token belongs to an operation of this kind and repository. */
+function servesRepo(p: ClassifiedFlow, kind: OperationKind, repo: string): boolean {
+  if (p.registry.role === 'ping') return true;
+  const scopes = tokenScopes(p.registry);
+  if (!scopes.length) return false;
+  if (kind === 'catalog') return scopes.some((s) => s.type === 'registry');
+  return scopes.some((s) => s.type === 'repository' && s.name === repo);
+}
+
+function onPing(s: ClientState, f: ClassifiedFlow): void {
+  const registry = registryOf(f);
+  // An authenticated ping right after a login token checks the login (docker login does this).
+  if (s.login && s.login.op.registry === registry && f.registry.auth !== 'none' && f.timings.start - s.login.last <= 5_000) {
+    s.login.op.flowIds.push(f.id);
+    s.login.op.authFlowIds.push(f.id);
+    s.login.last = end(f);
+    return;
   }
-  for (const [k, n] of byScope) if (n >= 3) problems.push(`${n} token requests for ${k} (tokens not reused: a stale issued_at or short expires_in makes clients fetch one per request)`);
-  return problems;
+  s.login = null;
+  // A new ping starts a new session: the next tag request or token of this client is a new operation.
+  for (const d of s.open.values()) if (d.op.registry === registry) d.sealed = true;
+  s.pending.push(f);
+}
+
+type Start = (s: ClientState, f: ClassifiedFlow, kind: OperationKind, registry: string, repo: string) => Draft;
+type Add = (d: Draft, f: ClassifiedFlow) => void;
+
+function onToken(s: ClientState, f: ClassifiedFlow, start: Start, add: Add): void {
+  const registry = registryOf(f);
+  if (isLoginToken(f)) {
+    const d = start(s, f, 'login', registry, '');
+    add(d, f);
+    s.login = d;
+    return;
+  }
+  s.login = null;
+  const repos = tokenScopes(f.registry).filter((x) => x.type === 'repository').map((x) => x.name);
+  // A token asked while an operation on its repository runs (a refresh, a push token, a mount's source) belongs to it.
+  const target = repos.map((repo) => openDraft(s, 'repo', registry, repo, f)).find((d) => d && !d.sealed);
+  if (target) add(target, f);
+  else s.pending.push(f);
+}
+
+/** What a flow tells about its operation: the tag asked for, whether bytes moved, whether it pushes. */
+function noteFlow(d: Draft, f: ClassifiedFlow): void {
+  const r = f.registry;
+  const op = d.op;
+  if (r.role === 'manifest' && r.reference && !isDigest(r.reference)) {
+    if (f.request.method !== 'PUT') d.tags.add(r.reference);
+    if (f.request.method === 'PUT' || !op.reference || (op.kind !== 'push' && !isDigest(op.reference))) op.reference = r.reference;
+  }
+  if (r.role === 'manifest' && !op.reference && r.reference) op.reference = r.reference;
+  if (PUSH_ROLES.has(r.role) || (r.role === 'manifest' && f.request.method === 'PUT')) op.kind = 'push';
+  if ((r.role === 'blob' || r.role === 'cdn-blob') && f.request.method === 'GET') d.moved = true;
+  op.name = imageName(op.registry, op.repo, op.reference);
+}
+
+/** Pings and tokens never claimed: attach to the client's operation nearest in time, else their own operation. */
+function flushPending(clients: Map<string, ClientState>, drafts: Draft[], start: Start, add: Add): void {
+  for (const s of clients.values()) {
+    for (const p of s.pending) {
+      const registry = registryOf(p);
+      const near = drafts
+        .filter((d) => clientKey(d.op.client) === clientKey(clientOf(p)) && d.op.registry === registry && Math.abs(p.timings.start - d.last) <= GAP_MS)
+        .filter((d) => p.registry.role === 'ping' || servesRepo(p, d.op.kind, d.op.repo))
+        .sort((a, b) => Math.abs(p.timings.start - a.last) - Math.abs(p.timings.start - b.last))[0];
+      if (near) add(near, p);
+      else add(start({ ...s, pending: [] }, p, p.registry.role === 'ping' ? 'ping' : isLoginToken(p) ? 'login' : 'auth', registry, ''), p);
+    }
+    s.pending = [];
+  }
+  for (const d of drafts) d.op.flowIds.sort((a, b) => a - b);
+}
+
+/** A pull and a push by one client running at the same time are one copy (skopeo copy, crane copy). */
+function mergeCopies(ops: Operation[]): Operation[] {
+  const out: Operation[] = [];
+  const span = (op: Operation) => [op.flowIds[0]!, op.flowIds[op.flowIds.length - 1]!] as const;
+  for (const op of ops) {
+    if (op.kind !== 'push' || !op.flowIds.length) {
+      out.push(op);
+      continue;
+    }
+    const [a, b] = span(op);
+    const src = out.find((p) => p.kind === 'pull' && clientKey(p.client) === clientKey(op.client) && p.flowIds.length && span(p)[0] <= b && span(p)[1] >= a);
+    if (!src) {
+      out.push(op);
+      continue;
+    }
+    op.kind = 'copy';
+    op.source = { registry: src.registry, repo: src.repo, reference: src.reference, name: imageName(src.registry, src.repo, src.reference) };
+    op.flowIds = [...src.flowIds, ...op.flowIds].sort((x, y) => x - y);
+    op.authFlowIds = [...src.authFlowIds, ...op.authFlowIds].sort((x, y) => x - y);
+    out.splice(out.indexOf(src), 1, op);
+  }
+  return out;
+}
+
+/** Failed TLS handshakes (a failed CONNECT each): one operation per client and host. */
+function connectOperations(flows: ClassifiedFlow[]): Operation[] {
+  const groups = new Map<string, ClassifiedFlow[]>();
+  for (const f of flows) {
+    const k = `${clientKey(clientOf(f))}|${f.request.host}:${f.request.port}`;
+    groups.set(k, [...(groups.get(k) ?? []), f]);
+  }
+  return [...groups.values()].map((g) => {
+    const f0 = g[0]!;
+    const host = f0.request.port === 443 ? f0.request.host : `${f0.request.host}:${f0.request.port}`;
+    const starts = g.map((f) => f.timings.start);
+    const ends = g.map(end);
+    return {
+      kind: 'connect' as const,
+      registry: host,
+      repo: '',
+      reference: null,
+      name: registryName(host),
+      client: clientOf(f0),
+      flowIds: g.map((f) => f.id),
+      authFlowIds: [],
+      manifests: [],
+      blobs: [],
+      totals: { flows: g.length, bytes: 0, start: Math.min(...starts), end: Math.max(...ends), wallMs: Math.max(...ends) - Math.min(...starts), downloaded: 0, uploaded: 0, transferred: 0, rate: 0 },
+      problems: connectProblems(g, clientOf(f0)),
+    };
+  });
 }

@@ -1,5 +1,5 @@
 import { formatBytes, formatMs, shortDigest } from '../inspect/index.js';
-import { describeMediaType, type Operation, type OperationBlob } from '../registry/index.js';
+import { describeMediaType, problemLine, type Operation, type OperationBlob } from '../registry/index.js';
 import { line, seg, wrap, type Line } from './lines.js';
 
 function blobLine(b: OperationBlob, indent: string): Line {
@@ -28,12 +28,11 @@ function blobLine(b: OperationBlob, indent: string): Line {
 /** One operation as tree lines: image → index → platform manifest → config and layers; lines link to flows. */
 export function operationLines(op: Operation): Line[] {
   const out: Line[] = [];
-  const ref = op.reference ? (op.reference.includes(':') ? `@${shortDigest(op.reference)}` : `:${op.reference}`) : '';
   const layers = op.blobs.filter((b) => b.kind !== 'config');
   const moved = op.blobs.reduce((n, b) => n + b.bytes, 0);
   const head = line(
     seg(`${op.kind} `, { bold: true, color: op.kind === 'push' ? 'yellow' : 'green' }),
-    seg(`${op.registry}/${op.repo}${ref}`, { bold: true }),
+    seg(op.name, { bold: true }),
     seg(
       `  ${op.totals.flows} flows, ${layers.length} layer${layers.length === 1 ? '' : 's'}, ${formatBytes(moved)} ${op.kind === 'push' ? 'uploaded' : 'fetched'} in ${formatMs(op.totals.wallMs)}${op.totals.wallMs > 0 && moved ? ` (${formatBytes((moved / op.totals.wallMs) * 1000)}/s)` : ''}`,
       { dim: true },
@@ -54,7 +53,7 @@ export function operationLines(op: Operation): Line[] {
     for (const b of op.blobs) if (b.manifest === m.digest) out.push(blobLine(b, `${indent}  `));
   }
   for (const b of op.blobs) if (!b.manifest || !op.manifests.some((m) => m.digest === b.manifest)) out.push(blobLine(b, indent));
-  for (const p of op.problems) out.push(line(indent, seg('problem: ', { color: 'red', bold: true }), p));
+  for (const p of op.problems) out.push(line(indent, seg('problem: ', { color: 'red', bold: true }), problemLine(p)));
   return out;
 }
 
