@@ -1,5 +1,6 @@
 import { FilterSyntaxError, parseFilter, type Filter } from '../filter/index.js';
-import { filterSubject, flowJson, flowLine, loadRecording, renderShow, styleFor } from '../inspect/index.js';
+import { filterSubject, flowJson, flowLine, loadRecording, renderShow, showDocument, styleFor, VERIFY_SCHEMA, type VerifyDocument } from '../inspect/index.js';
+import { safeText } from '../term/index.js';
 import { Recording } from '../store/index.js';
 import { RegtapeError } from '../errors/index.js';
 
@@ -15,7 +16,7 @@ export function compileFilterOption(expr: string | undefined): Filter | null {
 }
 
 /** `regtape show FILE.db`: operations (pulls and pushes) and their flows. */
-export async function runShow(file: string, opts: { flows?: boolean; filter?: string }): Promise<void> {
+export async function runShow(file: string, opts: { flows?: boolean; filter?: string; json?: boolean }): Promise<void> {
   const rec = Recording.open(file, { readonly: true });
   try {
     const loaded = await loadRecording(rec);
@@ -26,7 +27,8 @@ export async function runShow(file: string, opts: { flows?: boolean; filter?: st
       loaded.operations = loaded.operations.filter((op) => op.flowIds.some((id) => keep.has(id)));
       for (const op of loaded.operations) op.flowIds = op.flowIds.filter((id) => keep.has(id));
     }
-    process.stdout.write(`${renderShow(loaded, styleFor(process.stdout), { flows: opts.flows })}\n`);
+    if (opts.json) process.stdout.write(`${JSON.stringify(showDocument(loaded, file), null, 2)}\n`);
+    else process.stdout.write(`${renderShow(loaded, styleFor(process.stdout), { flows: opts.flows })}\n`);
   } finally {
     rec.close();
   }
@@ -54,22 +56,24 @@ export async function runFlows(file: string, opts: { filter?: string; json?: boo
  * name, that every body a flow references is present, and the database's integrity.
  * Exit status 1 if anything is wrong.
  */
-export async function runVerify(file: string): Promise<void> {
+export async function runVerify(file: string, opts: { json?: boolean } = {}): Promise<void> {
   const { createHash } = await import('node:crypto');
   const rec = Recording.open(file, { readonly: true });
-  const problems: string[] = [];
+  const problems: VerifyDocument['problems'] = [];
+  let integrityText = 'ok';
   let bodies = 0;
   let bytes = 0;
   try {
     const integrity = rec.db.pragma('integrity_check', { simple: true });
-    if (integrity !== 'ok') problems.push(`integrity_check: ${String(integrity)}`);
+    integrityText = String(integrity);
+    if (integrity !== 'ok') problems.push({ flowId: null, side: null, sha256: null, message: `integrity_check: ${integrityText}` });
     const seen = new Set<string>();
     for (const f of rec.iterate()) {
       for (const [side, b] of [['request', f.requestBody], ['response', f.responseBody]] as const) {
         if (!b?.sha256 || seen.has(b.sha256)) continue;
         seen.add(b.sha256);
         if (!rec.hasBody(b.sha256)) {
-          problems.push(`flow ${f.id}: ${side} body ${b.sha256} is missing`);
+          problems.push({ flowId: f.id, side, sha256: b.sha256, message: `flow ${f.id}: ${side} body ${b.sha256} is missing` });
           continue;
         }
         const h = createHash('sha256');
@@ -81,14 +85,19 @@ export async function runVerify(file: string): Promise<void> {
         bodies++;
         bytes += n;
         const got = h.digest('hex');
-        if (got !== b.sha256) problems.push(`flow ${f.id}: ${side} body ${b.sha256} hashes to ${got}`);
-        if (n !== b.size) problems.push(`flow ${f.id}: ${side} body ${b.sha256} has ${n} bytes, expected ${b.size}`);
+        if (got !== b.sha256) problems.push({ flowId: f.id, side, sha256: b.sha256, message: `flow ${f.id}: ${side} body ${b.sha256} hashes to ${got}` });
+        if (n !== b.size) problems.push({ flowId: f.id, side, sha256: b.sha256, message: `flow ${f.id}: ${side} body ${b.sha256} has ${n} bytes, expected ${b.size}` });
       }
     }
   } finally {
     rec.close();
   }
-  for (const p of problems) process.stdout.write(`problem: ${p}\n`);
-  process.stdout.write(`${file}: ${bodies} bodies (${bytes} bytes) re-hashed, ${problems.length} problem${problems.length === 1 ? '' : 's'}\n`);
+  if (opts.json) {
+    const doc: VerifyDocument = { schema: VERIFY_SCHEMA, recording: file, ok: problems.length === 0, bodies, bytes, integrity: integrityText, problems };
+    process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+  } else {
+    for (const p of problems) process.stdout.write(`problem: ${safeText(p.message)}\n`);
+    process.stdout.write(`${safeText(file)}: ${bodies} bodies (${bytes} bytes) re-hashed, ${problems.length} problem${problems.length === 1 ? '' : 's'}\n`);
+  }
   if (problems.length) throw new RegtapeError('verify-failed', `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'} (listed above); the recording does not check out`);
 }

@@ -9,6 +9,7 @@ import { registerUi } from './ui.js';
 import { registerInterop } from './interop.js';
 import { filterHelp } from '../filter/index.js';
 import { ERRORS, EXIT, formatError, RegtapeError } from '../errors/index.js';
+import { SHOW_SCHEMA, VERIFY_SCHEMA } from '../inspect/index.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -149,8 +150,12 @@ Examples:
     .argument('<file.db>', 'recording')
     .option('-f, --filter <expr>', 'only flows matching a filter expression (see `regtape flows --help`)')
     .option('--no-flows', 'operations only, without their flows')
-    .addHelpText('after', '\nColour on a terminal; NO_COLOR=1 turns it off.\n\nExample:\n  regtape show pull.db --filter "~repo lab/alpine"')
-    .action(async (file: string, opts: { filter?: string; flows?: boolean }) => runShow(file, opts));
+    .option('--json', `the operations and problems as one JSON document (schema ${SHOW_SCHEMA}, docs/JSON.md)`)
+    .addHelpText(
+      'after',
+      '\nEach operation (pull, inspect, copy, push, login, catalog, tags, ping, auth, connect) is grouped per client\n(IP and User-Agent) and time, with a problems section: one line per problem, the flows it cites (#id)\nand what to do.\n\nColour on a terminal; NO_COLOR=1 turns it off.\n\nExamples:\n  regtape show pull.db --filter "~repo lab/alpine"\n  regtape show pull.db --json | jq \'.operations[].problemLines[]\'',
+    )
+    .action(async (file: string, opts: { filter?: string; flows?: boolean; json?: boolean }) => runShow(file, opts));
 
   program
     .command('flows')
@@ -165,7 +170,8 @@ Examples:
     .command('verify')
     .description('re-hash every stored body of a recording and check the database (exit 1 on any problem)')
     .argument('<file.db>', 'recording')
-    .action(async (file: string) => runVerify(file));
+    .option('--json', `the result as one JSON document (schema ${VERIFY_SCHEMA}, docs/JSON.md)`)
+    .action(async (file: string, opts: { json?: boolean }) => runVerify(file, opts));
 
   registerUi(program);
   registerInterop(program);

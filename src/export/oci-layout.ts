@@ -255,7 +255,7 @@ export async function exportOciLayout(rec: Recording, dir: string, opts: OciExpo
   // Every pull, latest first wins for the same registry/repo/reference.
   const candidates = new Map<string, Candidate>();
   for (const op of loaded.operations) {
-    if (op.kind !== 'pull') continue;
+    if (op.kind !== 'pull' && op.kind !== 'inspect') continue;
     const resolved = resolveOperation(op, byId);
     if (!resolved || !op.reference) continue;
     const key = `${op.registry}/${op.repo}|${op.reference}`;

@@ -9,7 +9,7 @@ import { Recording } from '../../src/store/index.js';
 
 export const FIXTURES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures');
 
-export type FixtureName = 'dockerd-pull-multiarch' | 'skopeo-copy' | 'ctr-pull' | 'dockerd-push';
+export type FixtureName = 'dockerd-pull-multiarch' | 'skopeo-copy' | 'ctr-pull' | 'dockerd-push' | 'podman-pull' | 'skopeo-copy-registry' | 'curl-script' | 'failing-pulls';
 
 /** Open a fixture read-only (the committed copies are in rollback-journal mode: nothing is left beside them). */
 export function openFixture(name: FixtureName): Recording {

@@ -274,7 +274,8 @@ const DOCKERD_PUSH: Table = [
     auth: 'bearer', accept: [], scopesRequested: [], scopesGranted: [PUSHED], mediaType: null, digestCheck: null, redirectTo: null, redirectFrom: null },
 ];
 
-const TABLES: Record<FixtureName, Table> = {
+// The first four fixtures, flow by flow (the later ones are covered by operations.test.ts and the show goldens).
+const TABLES: Partial<Record<FixtureName, Table>> = {
   'dockerd-pull-multiarch': DOCKERD_PULL,
   'skopeo-copy': SKOPEO,
   'ctr-pull': CTR,
@@ -359,7 +360,7 @@ const expected = (row: Row): Record<string, unknown> => ({ ...row, accept: [...n
 describe.each(Object.keys(TABLES) as FixtureName[])('classifier on fixtures/%s.db', (name) => {
   let rec: Recording;
   let flows: Classified[];
-  const table = TABLES[name];
+  const table = TABLES[name]!;
   const rowCount = table.reduce((n, e) => n + ('parallel' in e ? e.parallel.length : 1), 0);
 
   beforeAll(() => {

@@ -140,8 +140,8 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe('diff of two recordings of a tag before and after a re-push', () => {
   it('matches operations by registry, repo and reference', () => {
-    expect(result.operations.map((d) => `${d.repo}:${d.reference} ${d.presence} ${d.changed}`)).toEqual(['lab/app:1 both true', 'lab/other:2 both false']);
-    expect(result.summary).toEqual({ changed: 1, unchanged: 1, onlyA: 0, onlyB: 0 });
+    expect(result.operations.map((d) => `${d.repo}:${d.reference} ${d.presence} ${d.changed}`)).toEqual(['lab/app:1 both true', 'lab/app:null both true', 'lab/other:2 both false']);
+    expect(result.summary).toEqual({ changed: 2, unchanged: 1, onlyA: 0, onlyB: 0 });
   });
 
   it('names the digest the tag moved to, the media type and the layers added and removed', () => {
@@ -159,13 +159,15 @@ describe('diff of two recordings of a tag before and after a re-push', () => {
     const d = result.operations[0]!;
     expect(d.auth.added).toEqual(['Bearer realm="https://auth.test/token",service="registry.test",scope="repository:lab/app:pull"']);
     expect(d.auth.removed).toEqual(['Bearer realm="https://auth.test/token",service="registry.test"']);
-    expect(d.statuses).toEqual([{ request: 'GET tags /v2/lab/app/tags/list', a: [200], b: [404] }]);
+    // The tags listing is an operation of its own (kind tags), with the status change.
+    expect(d.statuses).toEqual([]);
+    expect(result.operations[1]!.statuses).toEqual([{ request: 'GET tags /v2/lab/app/tags/list', a: [200], b: [404] }]);
     const names = new Set(d.headers.map((h) => h.header));
     expect(names.has('server')).toBe(true);
     expect(names.has('content-type')).toBe(true); // the manifest became OCI
     for (const noise of ['date', 'x-trace-id', 'ratelimit-remaining', 'etag', 'docker-content-digest', 'location', 'authorization']) expect(names.has(noise), noise).toBe(false);
     // The unchanged image differs only in noise (date, trace id): same.
-    expect(result.operations[1]!.headers).toEqual([]);
+    expect(result.operations[2]!.headers).toEqual([]);
   });
 
   it('reports wall time and the layer whose throughput dropped', () => {
@@ -183,8 +185,9 @@ describe('diff of two recordings of a tag before and after a re-push', () => {
     expect(text).toContain('status     GET tags /v2/lab/app/tags/list: 200 → 404');
     expect(text).toMatch(/slower +sha256:[0-9a-f]{12} 2\.0 MB: .* \(×0\.10\)/);
     expect(text).toMatch(/header +server: registry\/2\.8 → registry\/3\.0 on \d+ requests/);
-    expect(text).toContain('pull registry.test/lab/other:2: same');
-    expect(text).toContain('1 changed, 1 same, 0 only in A, 0 only in B');
+    // A manifest GET and no blob, by a client without a User-Agent: an inspect.
+    expect(text).toContain('inspect registry.test/lab/other:2: same');
+    expect(text).toContain('2 changed, 1 same, 0 only in A, 0 only in B');
     expect(text).not.toContain('\x1b[');
     expect(renderDiff(result, COLOR)).toContain('\x1b[');
   });

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseFilter } from '../../src/filter/index.js';
 import type { BodyRef, FlowRecord, FlowState, HeaderList } from '../../src/flow/index.js';
 import { filterSubject, loadRecording, type LoadedRecording } from '../../src/inspect/index.js';
-import { buildOperations, Classifier, parseManifest, type Operation, type ParsedManifest } from '../../src/registry/index.js';
+import { buildOperations, Classifier, parseManifest, problemLine, type Operation, type ParsedManifest } from '../../src/registry/index.js';
 import type { Recording } from '../../src/store/index.js';
 import { cdnPath, D, MT, openFixture, type FixtureName } from '../support/fixtures.js';
 
@@ -25,6 +25,14 @@ function idOf(flows: FlowRecord[], method: string, host: string, target: string)
 }
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
+/** `1-3,7` → [1, 2, 3, 7] */
+function ids(spec: string): number[] {
+  return spec.split(',').flatMap((part) => {
+    const [a, b] = part.split('-').map(Number);
+    return b === undefined ? [a!] : range(a!, b);
+  });
+}
+
 describe('operations on fixtures', () => {
   const open: Recording[] = [];
   async function load(name: FixtureName): Promise<{ rec: Recording; loaded: LoadedRecording }> {
@@ -36,6 +44,60 @@ describe('operations on fixtures', () => {
     for (const r of open) r.close();
   });
 
+  // What each client did, read off the flows listed in fixtures/README.md (not from running the code):
+  // [kind, name, client, flow ids, problem codes].
+  const TABLE: Array<[FixtureName, Array<[Operation['kind'], string, string | null, string, string[]]>]> = [
+    ['dockerd-pull-multiarch', [
+      ['pull', 'registry.test/lab/alpine:3.9', 'dockerd', '1-11', []],
+      ['pull', 'registry.test/lab/oci:1', 'dockerd', '12-20', []],
+    ]],
+    // skopeo inspect --raw (one manifest GET, no blob) is an inspect; the copy to dir: is a pull.
+    ['skopeo-copy', [
+      ['inspect', 'registry.test/lab/tiny:latest', 'skopeo', '1-3', []],
+      ['pull', 'registry.test/lab/alpine:3.9', 'skopeo', '4-13', []],
+    ]],
+    // containerd: no ping; the 401 on HEAD and on the GET by digest each make it fetch a token.
+    ['ctr-pull', [
+      ['pull', 'registry.test/lab/tiny:latest', 'containerd', '1-10', []],
+      ['pull', 'registry.test/lab/alpine:3.9', 'containerd', '11-23', []],
+    ]],
+    // docker login: ping, Basic token, authenticated ping. Then the push with its own ping and OAuth POSTs.
+    ['dockerd-push', [
+      ['login', 'registry.test', 'dockerd', '1-3', []],
+      ['push', 'registry.test/lab/pushed:1', 'dockerd', '4-17', []],
+    ]],
+    // podman sends containers/image's User-Agent.
+    ['podman-pull', [['pull', 'registry.test/lab/alpine:3.9', 'podman', '1-10', []]]],
+    // One skopeo process reading lab/tiny and writing lab/copied: one copy.
+    ['skopeo-copy-registry', [['copy', 'registry.test/lab/copied:1', 'skopeo', '1-17', []]]],
+    // The curl script: its ping and token go to the manifest reads; tags list; the catalog with its own token.
+    ['curl-script', [
+      ['inspect', 'registry.test/lab/alpine:3.9', 'curl', '1-6', []],
+      ['tags', 'registry.test/lab/alpine', 'curl', '7', []],
+      ['catalog', 'registry.test', 'curl', '8-9', []],
+    ]],
+    ['failing-pulls', [
+      ['connect', 'registry.test', 'go', '1', ['ca-untrusted']],
+      ['inspect', 'registry.test/lab/missing:1', 'skopeo', '2-4', ['not-found']],
+      ['inspect', 'registry.test/lab/alpine:3.9', 'skopeo', '5-7', ['platform-missing']],
+      // The mount attempt and both upload POSTs are refused (the same POST twice: one problem citing both).
+      ['copy', 'registry.test/lab/denied', 'skopeo', '8-25', ['denied', 'denied']],
+      // curl -I sends Accept: */*: the registry converts to schema 1; the script fetches a token per request.
+      ['inspect', 'registry.test/lab/tiny:latest', null, '26-33', ['accept-fallback', 'repeated-token']],
+      ['inspect', 'registry.test/lab/alpine:3.9', null, '34-35', ['accept-fallback']],
+      ['inspect', 'registry.test/lab/oci:1', null, '36-37', ['accept-fallback']],
+      // The token of #38, sent 66 s later (#39): 401 invalid_token.
+      ['inspect', 'registry.test/lab/tiny:latest', null, '38-39', ['expired-token']],
+    ]],
+  ];
+
+  it.each(TABLE)('%s: operations, clients, flows and problems', async (name, want) => {
+    const { loaded } = await load(name);
+    expect(loaded.operations.map((op) => [op.kind, op.name, op.client.name, op.flowIds, op.problems.map((p) => p.code)])).toEqual(want.map(([k, n, c, f, p]) => [k, n, c, ids(f), p]));
+    // Every flow belongs to exactly one operation.
+    expect(loaded.operations.flatMap((op) => op.flowIds).sort((x, y) => x - y)).toEqual(loaded.flows.map((f) => f.id));
+  });
+
   describe('dockerd-pull-multiarch', () => {
     let loaded: LoadedRecording;
     beforeAll(async () => {
@@ -45,135 +107,97 @@ describe('operations on fixtures', () => {
     it('is two pulls: lab/alpine:3.9 through its manifest list, lab/oci:1 through its OCI index', () => {
       const flows = loaded.flows;
       const cdnFlow = (d: string) => [idOf(flows, 'GET', CDN, cdnPath(d))];
-      const blob = (digest: string, size: number, mediaType: string, kind: 'config' | 'layer', manifest: string) => ({
+      const redirect = (repo: string, d: string) => idOf(flows, 'GET', R, `/v2/${repo}/blobs/${d}`);
+      const blob = (repo: string, digest: string, size: number, mediaType: string, kind: 'config' | 'layer', manifest: string) => ({
         digest,
         size,
         mediaType,
         kind,
         flowIds: cdnFlow(digest), // the CDN download carried the bytes (the 307 did not)
+        legIds: [redirect(repo, digest), ...cdnFlow(digest)].sort((a, b) => a - b), // the 307 and the CDN leg, joined
+        transfers: [{ direction: 'down', bytes: size, ms: expect.any(Number), throughput: expect.any(Number), host: CDN, cdn: true, flowIds: cdnFlow(digest) }],
         bytes: size,
-        ms: expect.any(Number),
-        throughput: expect.any(Number),
         via: CDN,
         cdn: true,
         manifest,
       });
-      const expected: Operation[] = [
-        {
-          kind: 'pull',
-          registry: R,
-          repo: 'lab/alpine',
-          reference: '3.9',
-          // ping, token, HEAD tag, GET list, GET amd64 manifest, 3 × (307 + CDN GET)
-          flowIds: range(1, 11),
-          index: {
-            digest: D.alpineList,
-            mediaType: MT.dockerList,
-            platforms: ['linux/amd64', 'linux/arm64', 'linux/arm/v7'],
-            flowId: idOf(flows, 'GET', R, `/v2/lab/alpine/manifests/${D.alpineList}`),
-          },
-          // dockerd on amd64 pulls one platform.
-          manifests: [{ digest: D.alpineAmd64, mediaType: MT.dockerManifest, platform: 'linux/amd64', flowId: idOf(flows, 'GET', R, `/v2/lab/alpine/manifests/${D.alpineAmd64}`) }],
-          blobs: [
-            blob(D.alpineAmd64Config, 536, MT.dockerConfig, 'config', D.alpineAmd64),
-            blob(D.alpineAmd64Layer0, 704073, MT.dockerLayer, 'layer', D.alpineAmd64),
-            blob(D.alpineAmd64Layer1, 1503877, MT.dockerLayer, 'layer', D.alpineAmd64),
-          ],
-          totals: { flows: 11, bytes: expect.any(Number), wallMs: expect.any(Number), start: expect.any(Number), end: expect.any(Number) },
-          problems: [],
-        },
-        {
-          kind: 'pull',
-          registry: R,
-          repo: 'lab/oci',
-          reference: '1',
-          flowIds: range(12, 20),
-          index: {
-            digest: D.ociIndex,
-            mediaType: MT.ociIndex,
-            platforms: ['linux/amd64', 'linux/arm64'],
-            flowId: idOf(flows, 'GET', R, `/v2/lab/oci/manifests/${D.ociIndex}`),
-          },
-          manifests: [{ digest: D.ociAmd64, mediaType: MT.ociManifest, platform: 'linux/amd64', flowId: idOf(flows, 'GET', R, `/v2/lab/oci/manifests/${D.ociAmd64}`) }],
-          blobs: [blob(D.ociAmd64Config, 359, MT.ociConfig, 'config', D.ociAmd64), blob(D.ociAmd64Layer0, 404021, MT.ociLayer, 'layer', D.ociAmd64)],
-          totals: { flows: 9, bytes: expect.any(Number), wallMs: expect.any(Number), start: expect.any(Number), end: expect.any(Number) },
-          problems: [],
-        },
-      ];
-      expect(loaded.operations).toEqual(expected);
+      const [alpine, oci] = loaded.operations;
+      expect(alpine).toMatchObject({
+        kind: 'pull',
+        registry: R,
+        repo: 'lab/alpine',
+        reference: '3.9',
+        name: 'registry.test/lab/alpine:3.9',
+        authFlowIds: [1, 2],
+        index: { digest: D.alpineList, mediaType: MT.dockerList, platforms: ['linux/amd64', 'linux/arm64', 'linux/arm/v7'], flowId: idOf(flows, 'GET', R, `/v2/lab/alpine/manifests/${D.alpineList}`) },
+        // dockerd on amd64 pulls one platform.
+        manifests: [{ digest: D.alpineAmd64, mediaType: MT.dockerManifest, platform: 'linux/amd64', flowId: idOf(flows, 'GET', R, `/v2/lab/alpine/manifests/${D.alpineAmd64}`) }],
+        totals: { flows: 11, downloaded: 536 + 704073 + 1503877, uploaded: 0, transferred: 536 + 704073 + 1503877 },
+        problems: [],
+      });
+      expect(alpine!.blobs).toEqual([
+        expect.objectContaining(blob('lab/alpine', D.alpineAmd64Config, 536, MT.dockerConfig, 'config', D.alpineAmd64)),
+        expect.objectContaining(blob('lab/alpine', D.alpineAmd64Layer0, 704073, MT.dockerLayer, 'layer', D.alpineAmd64)),
+        expect.objectContaining(blob('lab/alpine', D.alpineAmd64Layer1, 1503877, MT.dockerLayer, 'layer', D.alpineAmd64)),
+      ]);
+      expect(oci).toMatchObject({
+        kind: 'pull',
+        name: 'registry.test/lab/oci:1',
+        index: { digest: D.ociIndex, mediaType: MT.ociIndex, platforms: ['linux/amd64', 'linux/arm64'] },
+        manifests: [{ digest: D.ociAmd64, mediaType: MT.ociManifest, platform: 'linux/amd64' }],
+        totals: { flows: 9, transferred: 359 + 404021 },
+      });
+      expect(oci!.blobs).toEqual([
+        expect.objectContaining(blob('lab/oci', D.ociAmd64Config, 359, MT.ociConfig, 'config', D.ociAmd64)),
+        expect.objectContaining(blob('lab/oci', D.ociAmd64Layer0, 404021, MT.ociLayer, 'layer', D.ociAmd64)),
+      ]);
     });
 
-    it('totals: every byte of the operation’s flows, the blobs included; start/end span them', () => {
+    it('totals: every byte of the operation’s flows; start/end span them; the rate is blob bytes over the span that moved them', () => {
       for (const op of loaded.operations) {
         const flows = loaded.flows.filter((f) => op.flowIds.includes(f.id));
         expect(op.totals.bytes).toBe(flows.reduce((n, f) => n + f.requestBytes + f.responseBytes, 0));
-        expect(op.totals.bytes).toBeGreaterThan(op.blobs.reduce((n, b) => n + b.size, 0));
         expect(op.totals.start).toBe(Math.min(...flows.map((f) => f.timings.start)));
         expect(op.totals.end).toBe(Math.max(...flows.map((f) => f.timings.end!)));
         expect(op.totals.wallMs).toBe(op.totals.end - op.totals.start);
+        const moving = flows.filter((f) => f.registry!.role === 'cdn-blob');
+        const span = Math.max(...moving.map((f) => f.timings.end!)) - Math.min(...moving.map((f) => f.timings.start));
+        expect(op.totals.rate).toBeCloseTo((op.totals.transferred / span) * 1000, 6);
       }
     });
   });
 
-  it('dockerd-push: one push of lab/pushed:1; the layer mounted from lab/tiny, the config uploaded', async () => {
+  it('dockerd-push: the config uploaded in one PATCH (its bytes count, not the PUT’s 0), the layer mounted from lab/tiny', async () => {
     const { rec, loaded } = await load('dockerd-push');
     const flows = loaded.flows;
     const put = flows.find((f) => f.request.method === 'PUT' && f.request.target === '/v2/lab/pushed/manifests/1')!;
     const pushedManifest = sha256(rec.readBodySync(put.requestBody!.sha256!)!);
     const patch = flows.find((f) => f.request.method === 'PATCH')!;
-    const finish = flows.find((f) => f.request.method === 'PUT' && f.request.target.includes('/blobs/uploads/'))!;
-    const loginToken = idOf(flows, 'GET', 'auth.test', '/token?account=labuser&client_id=docker&offline_token=true&service=registry.test');
-    const expected: Operation[] = [
-      {
-        kind: 'push',
-        registry: R,
-        repo: 'lab/pushed',
-        reference: '1',
-        // Every flow but the login's token request (it asks for no repository): the login's pings wait for
-        // the next operation on their registry, the OAuth POSTs are attributed by the scopes they got.
-        flowIds: range(1, 17).filter((id) => id !== loginToken),
-        manifests: [{ digest: pushedManifest, mediaType: MT.dockerManifest, flowId: put.id }],
-        blobs: [
-          {
-            digest: D.tinyConfig,
-            size: 359,
-            mediaType: MT.dockerConfig,
-            kind: 'config',
-            flowIds: [patch.id, finish.id], // the chunk and the PUT that finished its session
-            bytes: 359,
-            ms: expect.any(Number),
-            throughput: expect.any(Number),
-            via: R,
-            cdn: false,
-            manifest: pushedManifest,
-          },
-          // Mounted: nothing moved (the HEAD that the registry redirected to the CDN moves no bytes).
-          { digest: D.tinyLayer0, size: 4631, mediaType: MT.dockerLayer, kind: 'layer', flowIds: [], bytes: 0, ms: 0, throughput: 0, via: null, cdn: false, skipped: true, manifest: pushedManifest },
-        ],
-        totals: { flows: 16, bytes: expect.any(Number), wallMs: expect.any(Number), start: expect.any(Number), end: expect.any(Number) },
-        problems: [],
-      },
-    ];
-    expect(loaded.operations).toEqual(expected);
-    // The pushed manifest is lab/tiny's config and layer.
-    const parsed = loaded.manifests.get(put.id);
-    expect(parsed?.kind === 'image' && [parsed.config.digest, ...parsed.layers.map((l) => l.digest)]).toEqual([D.tinyConfig, D.tinyLayer0]);
+    const mount = flows.find((f) => f.registry!.role === 'mount')!;
+    expect(patch.requestBytes).toBe(359);
+    const push = loaded.operations[1]!;
+    expect(push).toMatchObject({ kind: 'push', reference: '1', manifests: [{ digest: pushedManifest, mediaType: MT.dockerManifest, flowId: put.id }], totals: { uploaded: 359, downloaded: 0, transferred: 359 } });
+    expect(push.blobs).toEqual([
+      expect.objectContaining({ digest: D.tinyConfig, size: 359, kind: 'config', flowIds: [patch.id], bytes: 359, via: R, cdn: false, transfers: [expect.objectContaining({ direction: 'up', bytes: 359, flowIds: [patch.id] })] }),
+      expect.objectContaining({ digest: D.tinyLayer0, size: 4631, kind: 'layer', flowIds: [], bytes: 0, skipped: true, mountedFrom: 'lab/tiny' }),
+    ]);
+    expect(push.blobs[1]!.legIds).toContain(mount.id);
+    // The OAuth POST tokens (push scope, and lab/tiny:pull for the mount) belong to the push, not to the login.
+    expect(push.authFlowIds).toEqual(flows.filter((f) => f.id >= 4 && ['ping', 'token'].includes(f.registry!.role)).map((f) => f.id));
   });
 
-  it.each([
-    ['skopeo-copy', 2],
-    ['ctr-pull', 2],
-  ] as const)('%s: %i pulls, no problems', async (name, n) => {
-    const { loaded } = await load(name);
-    expect(loaded.operations.map((op) => [op.kind, op.repo, op.reference, op.problems])).toEqual(
-      [
-        ['pull', 'lab/tiny', 'latest', []],
-        ['pull', 'lab/alpine', '3.9', []],
-      ].slice(0, n),
-    );
-    // Every flow belongs to exactly one operation.
-    const ids = loaded.operations.flatMap((op) => op.flowIds).sort((a, b) => a - b);
-    expect(ids).toEqual(loaded.flows.map((f) => f.id));
+  it('skopeo-copy-registry: a copy reads lab/tiny and writes lab/copied:1; bytes counted per direction', async () => {
+    const { loaded } = await load('skopeo-copy-registry');
+    const op = loaded.operations[0]!;
+    expect(op).toMatchObject({ kind: 'copy', name: 'registry.test/lab/copied:1', source: { registry: R, repo: 'lab/tiny', reference: 'latest', name: 'registry.test/lab/tiny:latest' } });
+    const config = op.blobs.find((b) => b.digest === D.tinyConfig)!;
+    expect(config.transfers.map((t) => [t.direction, t.bytes, t.host, t.cdn])).toEqual([
+      ['down', 359, CDN, true],
+      ['up', 359, R, false],
+    ]);
+    // The layer is mounted from the source repository (same registry): nothing moved.
+    expect(op.blobs.find((b) => b.digest === D.tinyLayer0)).toMatchObject({ skipped: true, mountedFrom: 'lab/tiny', bytes: 0 });
+    expect(op.totals).toMatchObject({ downloaded: 359, uploaded: 359, transferred: 359 });
   });
 
   describe('filter `~repo lab/alpine & ~op cdn-blob`', () => {
@@ -311,18 +335,17 @@ describe('problems', () => {
     expect(op).toMatchObject({ kind: 'pull', repo: 'lab/x', reference: '1.0', flowIds: range(1, 13) });
   });
 
-  it('reports each problem once', () => {
-    const short = (d: string) => `${d.slice(0, 19)}…`;
-    expect(op.problems).toHaveLength(5);
-    expect(op.problems).toEqual(
-      expect.arrayContaining([
-        'flow 3: 429 Too Many Requests (Retry-After 30, limit 100;w=21600, remaining 0;w=21600)',
-        `flow 7: digest mismatch: body is sha256:${X.wrongBody}, URL asks for ${X.config}`,
-        `flow 9: cdn-blob ${short(X.layer1)} aborted after 1000 bytes: ECONNRESET: socket hang up`,
-        `${short(X.layer2)} downloaded 2 times (retried or resumed)`,
-        expect.stringMatching(/^3 token requests for repository:lab\/x:pull \(tokens not reused/),
-      ]),
-    );
+  it('reports each problem once, citing its flows, with what to do', () => {
+    const byCode = (c: string) => op.problems.filter((p) => p.code === c);
+    expect(op.problems.map((p) => p.code).sort()).toEqual(['cdn-failed', 'digest-mismatch', 'rate-limited', 'repeated-token', 'retried']);
+    expect(byCode('rate-limited')).toEqual([{ code: 'rate-limited', message: '429 Too Many Requests (Retry-After 30, limit 100;w=21600, remaining 0;w=21600)', flowIds: [3], advice: expect.stringMatching(/log in/) }]);
+    expect(byCode('digest-mismatch')).toEqual([{ code: 'digest-mismatch', message: `digest mismatch: body is sha256:${X.wrongBody}, URL asks for ${X.config}`, flowIds: [7], advice: expect.any(String) }]);
+    // The aborted CDN leg cites the 307 that sent the client there, too.
+    expect(byCode('cdn-failed')).toEqual([{ code: 'cdn-failed', message: 'the redirect to cdn.test failed: aborted (ECONNRESET: socket hang up) after 1kB', flowIds: [8, 9], advice: expect.stringMatching(/reach cdn\.test/) }]);
+    expect(byCode('retried')).toEqual([expect.objectContaining({ message: `${X.layer2.slice(0, 19)} downloaded 2 times (retried or resumed)`, flowIds: [11, 13] })]);
+    expect(byCode('repeated-token')).toEqual([expect.objectContaining({ message: '3 identical token requests for repository:lab/x:pull: the client does not reuse its token', flowIds: [2, 4, 6] })]);
+    // One line each, as show prints them: message (flows): advice.
+    expect(op.problems.map(problemLine)).toContain('429 Too Many Requests (Retry-After 30, limit 100;w=21600, remaining 0;w=21600) (#3): ' + byCode('rate-limited')[0]!.advice);
   });
 
   it('the blob downloaded twice has both downloads attached; the aborted one its partial bytes', () => {
@@ -361,6 +384,6 @@ describe('token requests whose scope is in a form body (OAuth POST)', () => {
     expect(flows[1]!.registry!.scopesGranted).toEqual([{ type: 'repository', name: 'lab/y', actions: ['push', 'pull'] }]);
     const ops = buildOperations(flows, new Map());
     expect(ops.map((op) => [op.kind, op.repo, op.reference, op.flowIds])).toEqual([['push', 'lab/y', '2', range(1, 7)]]);
-    expect(ops[0]!.problems).toEqual([expect.stringMatching(/^3 token requests for repository:lab\/y:push,pull \(/)]);
+    expect(ops[0]!.problems).toEqual([expect.objectContaining({ code: 'repeated-token', message: expect.stringMatching(/^3 identical token requests for repository:lab\/y:push,pull:/), flowIds: [2, 4, 6] })]);
   });
 });
