@@ -139,7 +139,7 @@ describe.skipIf(missing.length > 0)('regtape ui in tmux', () => {
     screen = await t.waitFor((s) => s.includes('Timing'), 'the Details tab');
     expect(screen).toMatch(/check\s+ok: the stored body hashes to sha256:4816416404/);
 
-    t.send('O');
+    t.send('T');
     screen = await t.waitFor((s) => s.includes('Operations'), 'the operations view');
     expect(screen).toContain('pull registry.test/lab/oci:1');
     expect(screen).not.toContain('lab/alpine');
@@ -148,6 +148,90 @@ describe.skipIf(missing.length > 0)('regtape ui in tmux', () => {
     screen = await t.waitFor((s) => s.includes('regtape exited 0'), 'the CLI to exit');
     // The alternate screen is gone: the shell's screen is back, without the UI.
     expect(screen).not.toContain('pull.db  20 flows');
+  });
+
+  it('read-only: marks and comments stay in memory; esc keeps running, q asks, the file is byte for byte the same', async () => {
+    const db = path.join(work, 'ro.db');
+    fs.copyFileSync(`${FIXTURE}.db`, db);
+    fs.cpSync(`${FIXTURE}.blobs`, path.join(work, 'ro.blobs'), { recursive: true });
+    const digest = () => createHash('sha256').update(fs.readFileSync(db)).digest('hex');
+    const before = digest();
+    const t = Tmux.start(`regtape-ro-${process.pid}`, `env -u CI node ${CLI} ui ${db}; echo "regtape exited $?"; sleep 60`, work);
+    sessions.push(t);
+    let screen = await t.waitFor((s) => s.includes('ro.db  20 flows  read-only'), 'the flow list, read-only');
+
+    t.send('m');
+    screen = await t.waitFor((s) => s.includes('1 unsaved (w saves)'), 'the mark counted as unsaved');
+    expect(screen).toContain('●');
+    t.send('\\;'); // tmux takes a bare ; as its command separator, even with -l
+    await t.waitFor((s) => /^comment #2:/m.test(s), 'the comment prompt');
+    t.send('looked at this', true);
+    t.send('Enter');
+    screen = await t.waitFor((s) => s.includes('comment on #2 (2 unsaved changes: w saves)'), 'the comment');
+
+    t.send('Escape');
+    screen = await t.waitFor((s) => s.includes('this is the flow list (q quits)'), 'esc at the top to keep running');
+    expect(screen).toContain('ro.db  20 flows');
+
+    t.send('q');
+    screen = await t.waitFor((s) => s.includes('2 unsaved changes (marks, comments, deletions): quit without saving? (y/n, w saves first)'), 'the quit question');
+    t.send('n');
+    screen = await t.waitFor((s) => s.includes('cancelled'), 'staying after n');
+    expect(screen).toContain('ro.db  20 flows  2 unsaved');
+    t.send('q');
+    await t.waitFor((s) => s.includes('quit without saving?'), 'the question again');
+    t.send('y');
+    await t.waitFor((s) => s.includes('regtape exited 0'), 'the CLI to exit');
+
+    expect(digest()).toBe(before);
+    expect(fs.existsSync(`${db}-wal`)).toBe(false);
+    expect(fs.existsSync(`${db}-shm`)).toBe(false);
+    expect(fs.existsSync(`${db}-journal`)).toBe(false);
+  });
+
+  it('ui --follow beside a running recorder: flows appear as the recorder commits them', async () => {
+    if (!have('curl')) return console.warn('ui --follow e2e skipped: curl missing');
+    let origin: Origin | undefined = await startOrigin(['origin.test'], (req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(`{"path":${JSON.stringify(req.url)}}`);
+    });
+    const port = await freePort();
+    const home = path.join(work, 'home-follow');
+    const db = path.join(work, 'follow.db');
+    const recorder = spawn('node', [CLI, 'record', '--quiet', '--listen', `127.0.0.1:${port}`, '--out', db, '--map', `origin.test=127.0.0.1:${origin.port}`, '--upstream-ca', origin.caPath], { env: { ...process.env, REGTAPE_HOME: home }, stdio: 'ignore' });
+    const curl = (p: string) =>
+      new Promise<number>((resolve) => {
+        const c = spawn('curl', ['-s', '-o', '/dev/null', '--proxy', `http://127.0.0.1:${port}`, '--cacert', path.join(home, 'ca.pem'), `https://origin.test${p}`], { stdio: 'ignore' });
+        c.on('exit', (code) => resolve(code ?? 1));
+      });
+    try {
+      // The recorder is up once a request goes through it.
+      const end = Date.now() + 15_000;
+      while ((await curl('/first')) !== 0) {
+        if (Date.now() > end) throw new Error('the recorder did not come up');
+        await sleep(200);
+      }
+      const t = Tmux.start(`regtape-follow-${process.pid}`, `env -u CI node ${CLI} ui --follow ${db}; echo "regtape exited $?"; sleep 60`, work);
+      sessions.push(t);
+      let screen = await t.waitFor((s) => /GET\s+origin\.test\s+\/first\s+200/.test(s), 'the flow recorded before the UI started');
+      expect(screen).toContain('FOLLOW');
+      for (const p of ['/second', '/third']) expect(await curl(p)).toBe(0);
+      screen = await t.waitFor((s) => /\/second\s+200/.test(s) && /\/third\s+200/.test(s), 'flows recorded while following');
+      expect(screen).toMatch(/follow\.db\s+3 flows/);
+      t.send('q');
+      await t.waitFor((s) => s.includes('quit regtape? (y/n)'), 'the quit question');
+      t.send('y');
+      await t.waitFor((s) => s.includes('regtape exited 0'), 'the follower to exit');
+      // The recorder kept going: one more flow after the follower left.
+      expect(await curl('/fourth')).toBe(0);
+    } finally {
+      recorder.kill('SIGINT');
+      await new Promise((r) => recorder.once('exit', r));
+      await origin?.close();
+      origin = undefined;
+    }
+    const rec = execFileSync('node', [CLI, 'flows', db], { encoding: 'utf8' });
+    expect(rec).toMatch(/\/fourth/);
   });
 
   it('record --ui: flows appear live, an in-flight download shows its bytes and rate, q y stops recording', async () => {

@@ -216,11 +216,11 @@ export async function writeTinyRecording(dir = fs.mkdtempSync(path.join(os.tmpdi
 }
 
 /** A controller over a recording file, wired as `regtape ui FILE` wires it (read-only; w saves). */
-export function controllerFor(file: string, size = { cols: 140, rows: 40 }, opts: { live?: boolean; cwd?: string; write?: boolean } = {}): { c: Controller; env: Env; rec: Recording; close(): void } {
-  const env = fileEnv(tui, file, { write: opts.write }, { cwd: opts.cwd });
+export function controllerFor(file: string, size = { cols: 140, rows: 40 }, opts: { live?: boolean; cwd?: string; write?: boolean; follow?: boolean } = {}): { c: Controller; env: Env; rec: Recording; close(): void } {
+  const env = fileEnv(tui, file, { write: opts.write, follow: opts.follow }, { cwd: opts.cwd });
   const rec = env.model.backend.recording!;
   const backend = env.model.backend;
-  const c = new Controller(env, { size, live: opts.live });
+  const c = new Controller(env, { size, live: opts.live, follow: opts.follow });
   c.loadAll();
   return {
     c,
