@@ -1,9 +1,12 @@
 import { getHeader, type FlowRecord } from '../flow/index.js';
-import { buildOperations, Classifier, isManifestType, parseManifest, type Operation, type ParsedManifest } from '../registry/index.js';
+import { parseErrorBody } from '../inspect/index.js';
+import { buildOperations, Classifier, isManifestType, parseManifest, type Operation, type ParsedManifest, type RegistryErrorBody } from '../registry/index.js';
 import type { Backend } from './rows.js';
 
 /** Manifest bodies above this size are not parsed. */
 const MAX_MANIFEST = 4 << 20;
+/** Error bodies above this size are not read for the diagnosis (as show). */
+const MAX_ERROR_BODY = 64 << 10;
 
 /** An exchange still running (from the recorder), with a smoothed rate. */
 export interface InFlight {
@@ -186,6 +189,20 @@ export class FlowModel {
     return parsed;
   }
 
+  /** Registry error bodies of 4xx/5xx answers (the diagnosis `regtape show` makes reads them too). */
+  private errorBodies(): Map<number, RegistryErrorBody[]> {
+    const out = new Map<number, RegistryErrorBody[]>();
+    for (const f of this.rows) {
+      if (!f.response || f.response.status < 400 || !f.registry || f.registry.role === 'other') continue;
+      const body = f.responseBody;
+      if (!body?.sha256 || body.size > MAX_ERROR_BODY) continue;
+      const buf = this.backend.body(body.sha256, MAX_ERROR_BODY);
+      const parsed = buf ? parseErrorBody(buf.toString('utf8')) : null;
+      if (parsed) out.set(f.id, parsed);
+    }
+    return out;
+  }
+
   /** Pulls and pushes (rebuilt when rows changed). */
   operations(): Operation[] {
     if (!this.ops || this.ops.version !== this.version) {
@@ -195,7 +212,7 @@ export class FlowModel {
         const m = this.manifest(f.id);
         if (m) manifests.set(f.id, m);
       }
-      this.ops = { version: this.version, ops: buildOperations(this.rows, manifests) };
+      this.ops = { version: this.version, ops: buildOperations(this.rows, manifests, { errors: this.errorBodies() }) };
     }
     return this.ops.ops;
   }

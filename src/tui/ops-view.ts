@@ -1,5 +1,6 @@
 import { formatBytes, formatMs, shortDigest } from '../inspect/index.js';
-import { describeMediaType, problemLine, type Operation, type OperationBlob } from '../registry/index.js';
+import { describeMediaType, type Operation, type OperationBlob } from '../registry/index.js';
+import { problemRow } from './waterfall.js';
 import { line, seg, wrap, type Line } from './lines.js';
 
 function blobLine(b: OperationBlob, indent: string): Line {
@@ -53,7 +54,7 @@ export function operationLines(op: Operation): Line[] {
     for (const b of op.blobs) if (b.manifest === m.digest) out.push(blobLine(b, `${indent}  `));
   }
   for (const b of op.blobs) if (!b.manifest || !op.manifests.some((m) => m.digest === b.manifest)) out.push(blobLine(b, indent));
-  for (const p of op.problems) out.push(line(indent, seg('problem: ', { color: 'red', bold: true }), problemLine(p)));
+  for (const p of op.problems) out.push(problemRow(p, indent));
   return out;
 }
 

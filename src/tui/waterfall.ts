@@ -1,6 +1,6 @@
 import type { FlowRecord, Timings } from '../flow/index.js';
 import { formatBytes, formatMs, shortDigest } from '../inspect/index.js';
-import type { Operation } from '../registry/index.js';
+import { problemLine, type Operation, type Problem } from '../registry/index.js';
 import { line, seg, type Color, type Line, type Seg } from './lines.js';
 import type { FlowModel } from './model.js';
 
@@ -122,8 +122,15 @@ export function waterfallView(ops: readonly Operation[], model: FlowModel, shown
       const l: Line = { segs: [seg('  '), ...r.label, seg(' ▕'), ...bar(r, t0, span, barWidth), seg('▏'), seg(r.note, { dim: true })], link: { flowId: r.flowId } };
       out.push(l);
     }
-    for (const p of op.problems) out.push(line('  ', seg('problem: ', { color: 'red', bold: true }), p));
+    for (const p of op.problems) out.push(problemRow(p, '  '));
     out.push(line(''));
   }
   return out;
+}
+
+/** A problem from the operation's diagnosis (the same as `regtape show`); enter opens its first flow. */
+export function problemRow(p: Problem, indent: string): Line {
+  const l = line(indent, seg('problem: ', { color: 'red', bold: true }), problemLine(p));
+  if (p.flowIds[0] !== undefined) l.link = { flowId: p.flowIds[0] };
+  return l;
 }

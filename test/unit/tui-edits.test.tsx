@@ -275,3 +275,28 @@ describe('registry eyes', () => {
     }
   });
 });
+
+describe('operations: the diagnosis show makes', () => {
+  it('lists every problem regtape show finds, per operation, on a fixture of failing pulls', async () => {
+    const { loadRecording } = await import('../../src/inspect/index.js');
+    const { problemLine } = await import('../../src/registry/index.js');
+    const file = path.resolve('fixtures/failing-pulls.db');
+    const rec = Recording.open(file, { readonly: true, untouched: true });
+    const loaded = await loadRecording(rec);
+    rec.close();
+    const expected = loaded.operations.flatMap((op) => op.problems.map(problemLine));
+    expect(expected.length).toBeGreaterThan(2);
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'regtape-ops-'));
+    const h = controllerFor(file, { cols: 600, rows: 60 }, { cwd: work });
+    open.push(h);
+    keys(h.c, 'T');
+    const text = (current(h.c.state) as OpsScreen).lines.map(plain).join('\n');
+    for (const p of expected) expect(text).toContain(`problem: ${p}`);
+    // enter on a problem opens the flow it is about
+    const i = (current(h.c.state) as OpsScreen).lines.findIndex((l) => plain(l).includes('problem: '));
+    keys(h.c, 'g');
+    for (let k = 0; k < i; k++) h.c.key('j');
+    keys(h.c, 'enter');
+    expect(current(h.c.state).kind).toBe('detail');
+  });
+});
