@@ -109,8 +109,9 @@ await origin.close();
 
 const r = Recording.open(db, { readonly: true });
 const flows = r.count();
-const complete = (r.db.prepare("SELECT count(*) AS n FROM flows WHERE state = 'complete'").get() as { n: number }).n;
-const notComplete = r.db.prepare("SELECT state, error, count(*) AS n FROM flows WHERE state != 'complete' GROUP BY state, error").all();
+const counts = r.stateCounts();
+const complete = counts.filter((c) => c.state === 'complete').reduce((n, c) => n + c.n, 0);
+const notComplete = counts.filter((c) => c.state !== 'complete');
 r.close();
 latencies.sort((a, b) => a - b);
 const p = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!.toFixed(1);

@@ -22,7 +22,7 @@ import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import Database from 'better-sqlite3';
+import { Recording } from '../src/store/index.js';
 import {
   buildIfStale,
   CLI,
@@ -433,14 +433,15 @@ async function main(argv: string[]): Promise<number> {
   await recDockerd.stop();
   await recorder.stop('SIGINT', 60_000);
   if (recorder.child.exitCode !== 0) throw new Error(`regtape record exited with ${recorder.child.exitCode ?? recorder.child.signalCode}:\n${recorder.tail()}`);
-  const db = new Database(recording, { readonly: true, fileMustExist: true });
+  const rec = Recording.open(recording, { readonly: true });
   let flows: number;
   let layerFlow: { id: number; state: string; size: number; url: string } | undefined;
   try {
-    flows = (db.prepare('SELECT count(*) AS n FROM flows').get() as { n: number }).n;
-    layerFlow = db.prepare("SELECT id, state, res_body_size AS size, method || ' ' || host || target AS url FROM flows WHERE res_body_sha256 = ? AND state = 'complete' ORDER BY id LIMIT 1").get(hex) as typeof layerFlow;
+    flows = rec.count();
+    const f = [...rec.iterate()].find((x) => x.state === 'complete' && x.responseBody?.sha256 === hex);
+    layerFlow = f && { id: f.id, state: f.state, size: f.responseBody!.size, url: `${f.request.method} ${f.request.host}${f.request.target}` };
   } finally {
-    db.close();
+    rec.close();
   }
   if (!layerFlow || layerFlow.size !== layerRef.size) throw new Error(`the recording has no complete flow with the layer ${layerRef.digest} (${layerRef.size} B): ${JSON.stringify(layerFlow)}`);
   const bodyFile = path.join(recording.replace(/\.db$/, '.blobs'), hex);

@@ -113,7 +113,7 @@ export function generate(file: string, n: number): number {
     id++;
   };
   const unauthorized = stored('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}\n');
-  const batch = rec.db.transaction((from: number) => {
+  const batch = (from: number) => rec.transaction(() => {
     for (let i = from; id < n && i < from + 500; i++) {
       const repo = `bench/app-${i % 997}`;
       const tag = `v${i}`;

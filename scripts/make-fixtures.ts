@@ -22,7 +22,6 @@ import { startContainerd } from './lab/containerd.js';
 import { startDockerd, type Dockerd } from './lab/dockerd.js';
 import { startLab, type Lab } from './lab/index.js';
 import { CLEAN_PATH, isRoot, markOwner, run, sleep, spawnTracked, stopChild, sweepStaleDirs, which, type RunResult } from './lab/proc.js';
-import Database from 'better-sqlite3';
 import { Recording } from '../src/store/index.js';
 import type { FlowRecord } from '../src/flow/index.js';
 
@@ -693,9 +692,7 @@ async function main(argv: string[]): Promise<number> {
     // Rollback-journal mode for the committed copy: a read-only open of a WAL database (tests,
     // `regtape show`) leaves empty NAME.db-wal and NAME.db-shm files beside it. Only the journal mode
     // in the header changes; the recorder switches a file back to WAL when it opens it for writing.
-    const conv = new Database(dest);
-    conv.pragma('journal_mode = DELETE');
-    conv.close();
+    Recording.useRollbackJournal(dest);
     // git keeps no empty dirs: an empty NAME.blobs/ gets a .gitkeep.
     if (!readdirSync(destBlobs).length) await writeFile(path.join(destBlobs, '.gitkeep'), '');
     const blobs = listFiles(destBlobs).filter((f) => !f.endsWith('.gitkeep'));

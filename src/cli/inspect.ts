@@ -64,9 +64,9 @@ export async function runVerify(file: string, opts: { json?: boolean } = {}): Pr
   let bodies = 0;
   let bytes = 0;
   try {
-    const integrity = rec.db.pragma('integrity_check', { simple: true });
-    integrityText = String(integrity);
-    if (integrity !== 'ok') problems.push({ flowId: null, side: null, sha256: null, message: `integrity_check: ${integrityText}` });
+    const integrity = rec.integrityProblems();
+    integrityText = integrity.length ? integrity.join('; ') : 'ok';
+    for (const p of integrity) problems.push({ flowId: null, side: null, sha256: null, message: `integrity_check: ${p}` });
     const seen = new Set<string>();
     for (const f of rec.iterate()) {
       for (const [side, b] of [['request', f.requestBody], ['response', f.responseBody]] as const) {

@@ -281,11 +281,10 @@ export async function importHar(input: string, out: string, opts: ImportOptions 
   let committed = false;
   let it: AsyncGenerator<HarEntryRead, HarHeader> | null = null;
   try {
-    rec.db.exec('BEGIN');
+    await rec.transactionAsync(async () => {
     const session = rec.beginSession('import', { har: path.basename(input) });
     const redactor = new ImportRedactor();
     const classifier = new Classifier();
-    const uuidTaken = rec.db.prepare('SELECT 1 FROM flows WHERE uuid = ?');
     const stream = await openHarStream(input);
     it = readHarEntries(stream, input, { spillDir: rec.bodies.tmpDir });
     let header: HarHeader = {};
@@ -421,7 +420,7 @@ export async function importHar(input: string, out: string, opts: ImportOptions 
       if (tokens.length) flowFacts.tokens = tokens;
 
       let uuid = typeof rt.uuid === 'string' && /^[0-9a-f-]{36}$/i.test(rt.uuid) ? rt.uuid : randomUUID();
-      if (uuidTaken.get(uuid)) uuid = randomUUID();
+      if (rec.hasFlowUuid(uuid)) uuid = randomUUID();
       const port = parts.port;
       const serverIp = str(entry.serverIPAddress);
       const flow: FlowRecord = {
@@ -451,12 +450,11 @@ export async function importHar(input: string, out: string, opts: ImportOptions 
     }
     summary.redactions = redactor.fresh.size;
     if (header.creator?.name) summary.creator = [header.creator.name, header.creator.version].filter(Boolean).join(' ');
-    rec.db.prepare('UPDATE sessions SET options = ? WHERE id = ?').run(JSON.stringify({ har: path.basename(input), creator: summary.creator, version: header.version ?? null }), session);
-    rec.db.exec('COMMIT');
+    rec.setSessionOptions(session, { har: path.basename(input), creator: summary.creator, version: header.version ?? null });
+    });
     committed = true;
   } catch (e) {
-    await it?.return({}).catch(() => undefined); // removes spilled strings
-    if (rec.db.inTransaction) rec.db.exec('ROLLBACK');
+    await (it as AsyncGenerator<HarEntryRead, HarHeader> | null)?.return({}).catch(() => undefined); // removes spilled strings
     rec.close();
     if (!appending) removeRecordingFiles(target);
     throw e;

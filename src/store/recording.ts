@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import type { BodyRef, FlowFacts, FlowRecord, FlowState, HeaderList, RegistryFacts } from '../flow/index.js';
 import { BodyStore, INLINE_LIMIT, type CapturedBody } from './body-store.js';
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+import { copyRecording, type CopyStats } from './copy.js';
 import { RegtapeError } from '../errors/index.js';
 
 /** NAME.db → NAME.blobs (any other name: NAME.blobs beside it). */
@@ -136,8 +137,31 @@ interface FlowRow extends FlowSummaryRow {
   facts: string;
 }
 
+const INSERT_FLOW = `INSERT INTO flows (uuid, session, state, scheme, host, port, method, target, http_version, req_headers, t_start, client_addr, facts)
+        VALUES (@uuid, @session, 'open', @scheme, @host, @port, @method, @target, @http_version, @req_headers, @t_start, @client_addr, '{}')`;
+
+const FINISH_FLOW = `UPDATE flows SET state=@state, req_headers=@req_headers, target=@target,
+        req_body_sha256=@req_body_sha256, req_body_size=@req_body_size, req_body_redacted=@req_body_redacted,
+        status=@status, reason=@reason, res_http_version=@res_http_version, res_headers=@res_headers,
+        res_body_sha256=@res_body_sha256, res_body_size=@res_body_size, res_body_redacted=@res_body_redacted,
+        t_connect=@t_connect, t_tls=@t_tls, t_request_sent=@t_request_sent, t_first_byte=@t_first_byte, t_end=@t_end,
+        server_addr=@server_addr, error=@error, req_bytes=@req_bytes, res_bytes=@res_bytes, facts=@facts, registry=@registry WHERE id=@id`;
+
+const INSERT_BODY = 'INSERT OR IGNORE INTO bodies (sha256, size, inline) VALUES (?, ?, ?)';
+const GET_BODY = 'SELECT size, inline FROM bodies WHERE sha256 = ?';
+
 const SUMMARY_COLUMNS =
   'id, state, scheme, host, port, method, target, http_version, status, reason, res_http_version, t_start, t_first_byte, t_end, req_bytes, res_bytes, error, registry, marked, comment';
+
+/** One run of record, import or merge. */
+export interface SessionRow {
+  id: number;
+  started: number;
+  ended: number | null;
+  tool: string;
+  options: Record<string, unknown>;
+  flows: number;
+}
 
 /** A body ready to be referenced by a flow: placed on disk, or to be stored inline. */
 export interface StoredBody {
@@ -156,13 +180,12 @@ export interface StoredBody {
  * so a crash leaves it visible as incomplete, with its byte counts as last updated.
  */
 export class Recording {
-  readonly db: Database.Database;
   readonly bodies: BodyStore;
   readonly readonly: boolean;
+  private readonly db: Database.Database;
   private sessionId = 0;
-  private summaryStmt: Database.Statement | undefined;
-  private headersStmt: Database.Statement | undefined;
-  private readonly stmts: ReturnType<Recording['prepare']> | null;
+  /** Prepared statements by SQL text: each prepared once, on first use. */
+  private readonly statements = new Map<string, Database.Statement>();
 
   private constructor(
     readonly path: string,
@@ -172,7 +195,12 @@ export class Recording {
     this.db = db;
     this.readonly = readonly;
     this.bodies = new BodyStore(blobDirFor(path));
-    this.stmts = readonly ? null : this.prepare();
+  }
+
+  private st(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (!s) this.statements.set(sql, (s = this.db.prepare(sql)));
+    return s;
   }
 
   /** Open (and with `create`, create) a recording. Bad files are refused untouched. */
@@ -208,34 +236,31 @@ export class Recording {
     return rec;
   }
 
-  private prepare() {
-    const db = this.db;
-    return {
-      insertFlow: db.prepare(`INSERT INTO flows (uuid, session, state, scheme, host, port, method, target, http_version, req_headers, t_start, client_addr, facts)
-        VALUES (@uuid, @session, 'open', @scheme, @host, @port, @method, @target, @http_version, @req_headers, @t_start, @client_addr, '{}')`),
-      progress: db.prepare('UPDATE flows SET req_bytes = ?, res_bytes = ? WHERE id = ?'),
-      finish: db.prepare(`UPDATE flows SET state=@state, req_headers=@req_headers, target=@target,
-        req_body_sha256=@req_body_sha256, req_body_size=@req_body_size, req_body_redacted=@req_body_redacted,
-        status=@status, reason=@reason, res_http_version=@res_http_version, res_headers=@res_headers,
-        res_body_sha256=@res_body_sha256, res_body_size=@res_body_size, res_body_redacted=@res_body_redacted,
-        t_connect=@t_connect, t_tls=@t_tls, t_request_sent=@t_request_sent, t_first_byte=@t_first_byte, t_end=@t_end,
-        server_addr=@server_addr, error=@error, req_bytes=@req_bytes, res_bytes=@res_bytes, facts=@facts, registry=@registry WHERE id=@id`),
-      setRegistry: db.prepare('UPDATE flows SET registry = ? WHERE id = ?'),
-      insertBody: db.prepare('INSERT OR IGNORE INTO bodies (sha256, size, inline) VALUES (?, ?, ?)'),
-      getBody: db.prepare('SELECT sha256, size, inline FROM bodies WHERE sha256 = ?'),
-    };
+  /**
+   * Switch a closed recording to rollback-journal mode (a committed fixture: a read-only
+   * open of a WAL file leaves empty -wal/-shm files beside it). Opening it for writing
+   * switches it back to WAL.
+   */
+  static useRollbackJournal(dbPath: string): void {
+    inspectFile(dbPath);
+    const db = new Database(dbPath, { fileMustExist: true });
+    try {
+      db.pragma('journal_mode = DELETE');
+    } finally {
+      db.close();
+    }
   }
 
   /** Start a recording session (one run of `regtape record`). */
   beginSession(tool: string, options: Record<string, unknown> = {}): number {
-    const r = this.db.prepare('INSERT INTO sessions (started, tool, options) VALUES (?, ?, ?)').run(Date.now(), tool, JSON.stringify(options));
+    const r = this.st('INSERT INTO sessions (started, tool, options) VALUES (?, ?, ?)').run(Date.now(), tool, JSON.stringify(options));
     this.sessionId = Number(r.lastInsertRowid);
     return this.sessionId;
   }
 
   /** Insert a flow whose request head just arrived; returns its id. Headers must already be redacted. */
   insertOpenFlow(f: Pick<FlowRecord, 'uuid' | 'request' | 'timings' | 'clientAddr'>): number {
-    const r = this.stmts!.insertFlow.run({
+    const r = this.st(INSERT_FLOW).run({
       uuid: f.uuid,
       session: this.sessionId,
       scheme: f.request.scheme,
@@ -253,7 +278,7 @@ export class Recording {
 
   /** Record how many body bytes have passed so far (live view, crash forensics). */
   updateProgress(id: number, requestBytes: number, responseBytes: number): void {
-    this.stmts!.progress.run(requestBytes, responseBytes, id);
+    this.st('UPDATE flows SET req_bytes = ?, res_bytes = ? WHERE id = ?').run(requestBytes, responseBytes, id);
   }
 
   /**
@@ -276,13 +301,12 @@ export class Recording {
 
   /** Commit a finished flow (already redacted) and its inline bodies in one transaction. */
   finishFlow(f: FlowRecord, reqBody: StoredBody | null, resBody: StoredBody | null): void {
-    const s = this.stmts!;
     this.db.transaction(() => {
       for (const b of [reqBody, resBody]) {
         if (!b?.ref.sha256) continue;
-        s.insertBody.run(b.ref.sha256, b.ref.size, b.inline ?? null);
+        this.st(INSERT_BODY).run(b.ref.sha256, b.ref.size, b.inline ?? null);
       }
-      s.finish.run({
+      this.st(FINISH_FLOW).run({
         id: f.id,
         state: f.state,
         target: f.request.target,
@@ -314,30 +338,30 @@ export class Recording {
 
   /** Store registry facts for flows (classification of a recording made without it). */
   setRegistryFacts(entries: Array<{ id: number; registry: RegistryFacts | null }>): void {
-    const s = this.stmts!;
+    const set = this.st('UPDATE flows SET registry = ? WHERE id = ?');
     this.db.transaction(() => {
-      for (const e of entries) s.setRegistry.run(e.registry ? JSON.stringify(e.registry) : null, e.id);
+      for (const e of entries) set.run(e.registry ? JSON.stringify(e.registry) : null, e.id);
     })();
   }
 
   /** Mark or unmark a flow. */
   setMarked(id: number, marked: boolean): void {
-    this.db.prepare('UPDATE flows SET marked = ? WHERE id = ?').run(marked ? 1 : 0, id);
+    this.st('UPDATE flows SET marked = ? WHERE id = ?').run(marked ? 1 : 0, id);
   }
 
   /** Set or clear a flow's comment. */
   setComment(id: number, comment: string | null): void {
-    this.db.prepare('UPDATE flows SET comment = ? WHERE id = ?').run(comment, id);
+    this.st('UPDATE flows SET comment = ? WHERE id = ?').run(comment, id);
   }
 
   /** End the current session. */
   endSession(): void {
-    if (this.sessionId) this.db.prepare('UPDATE sessions SET ended = ? WHERE id = ?').run(Date.now(), this.sessionId);
+    if (this.sessionId) this.st('UPDATE sessions SET ended = ? WHERE id = ?').run(Date.now(), this.sessionId);
   }
 
   get(id: number): FlowRecord | undefined {
     return this.guard(() => {
-      const row = this.db.prepare('SELECT * FROM flows WHERE id = ?').get(id) as FlowRow | undefined;
+      const row = this.st('SELECT * FROM flows WHERE id = ?').get(id) as FlowRow | undefined;
       return row ? rowToFlow(row) : undefined;
     });
   }
@@ -358,7 +382,7 @@ export class Recording {
   /** Flows in arrival order, paged by id (cheap for 100k flows). */
   list(opts: { afterId?: number; limit?: number } = {}): FlowRecord[] {
     return this.guard(() => {
-      const rows = this.db.prepare('SELECT * FROM flows WHERE id > ? ORDER BY id LIMIT ?').all(opts.afterId ?? 0, opts.limit ?? -1) as FlowRow[];
+      const rows = this.st('SELECT * FROM flows WHERE id > ? ORDER BY id LIMIT ?').all(opts.afterId ?? 0, opts.limit ?? -1) as FlowRow[];
       return rows.map(rowToFlow);
     });
   }
@@ -366,31 +390,30 @@ export class Recording {
   /** List columns of flows in arrival order, paged by id (the TUI's 100k-row list). */
   listSummaries(afterId: number, limit: number): FlowSummaryRow[] {
     return this.guard(() => {
-      this.summaryStmt ??= this.db.prepare(`SELECT ${SUMMARY_COLUMNS} FROM flows WHERE id > ? ORDER BY id LIMIT ?`);
-      return this.summaryStmt.all(afterId, limit) as FlowSummaryRow[];
+      return this.st(`SELECT ${SUMMARY_COLUMNS} FROM flows WHERE id > ? ORDER BY id LIMIT ?`).all(afterId, limit) as FlowSummaryRow[];
     });
   }
 
   /** A flow's request and response headers as stored (JSON text), without parsing the rest. */
   rawHeaders(id: number): [string | null, string | null] {
     return this.guard(() => {
-      this.headersStmt ??= this.db.prepare('SELECT req_headers, res_headers FROM flows WHERE id = ?').raw();
-      return (this.headersStmt.get(id) as [string | null, string | null] | undefined) ?? [null, null];
+      const row = this.st('SELECT req_headers, res_headers FROM flows WHERE id = ?').get(id) as { req_headers: string; res_headers: string | null } | undefined;
+      return row ? [row.req_headers, row.res_headers] : [null, null];
     });
   }
 
   /** Every flow, in order, without loading them all at once. */
   *iterate(): IterableIterator<FlowRecord> {
-    for (const row of this.db.prepare('SELECT * FROM flows ORDER BY id').iterate() as IterableIterator<FlowRow>) yield rowToFlow(row);
+    for (const row of this.st('SELECT * FROM flows ORDER BY id').iterate() as IterableIterator<FlowRow>) yield rowToFlow(row);
   }
 
   count(): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM flows').get() as { n: number }).n;
+    return (this.st('SELECT count(*) AS n FROM flows').get() as { n: number }).n;
   }
 
   /** Is this body stored (inline or as a file)? */
   hasBody(sha256: string): boolean {
-    const row = this.db.prepare('SELECT inline IS NOT NULL AS inl FROM bodies WHERE sha256 = ?').get(sha256) as { inl: number } | undefined;
+    const row = this.st('SELECT inline IS NOT NULL AS inl FROM bodies WHERE sha256 = ?').get(sha256) as { inl: number } | undefined;
     if (row?.inl) return true;
     return this.bodies.has(sha256);
   }
@@ -400,7 +423,7 @@ export class Recording {
    * HTTP Range). Throws BODY_MISSING when the recording has no such body.
    */
   readBody(sha256: string, range?: { start?: number; end?: number }): Readable {
-    const row = this.db.prepare('SELECT size, inline FROM bodies WHERE sha256 = ?').get(sha256) as { size: number; inline: Buffer | null } | undefined;
+    const row = this.st(GET_BODY).get(sha256) as { size: number; inline: Buffer | null } | undefined;
     if (row?.inline) {
       const start = range?.start ?? 0;
       const end = range?.end !== undefined ? range.end + 1 : row.inline.length;
@@ -429,12 +452,79 @@ export class Recording {
    * Returns null when absent or larger.
    */
   readBodySync(sha256: string, max = 1 << 20): Buffer | null {
-    const row = this.db.prepare('SELECT size, inline FROM bodies WHERE sha256 = ?').get(sha256) as { size: number; inline: Buffer | null } | undefined;
+    const row = this.st(GET_BODY).get(sha256) as { size: number; inline: Buffer | null } | undefined;
     if (row?.inline) return row.inline.length <= max ? row.inline : null;
     if (!this.bodies.has(sha256)) return null;
     const p = this.bodies.pathOf(sha256);
     if (fs.statSync(p).size > max) return null;
     return fs.readFileSync(p);
+  }
+
+  /** Has this flow uuid been stored already? */
+  hasFlowUuid(uuid: string): boolean {
+    return this.st('SELECT 1 FROM flows WHERE uuid = ?').get(uuid) !== undefined;
+  }
+
+  /** Replace a session's options (an import learns the HAR's creator as it goes). */
+  setSessionOptions(id: number, options: Record<string, unknown>): void {
+    this.st('UPDATE sessions SET options = ? WHERE id = ?').run(JSON.stringify(options), id);
+  }
+
+  /** The sessions (runs of record, import, merge) in order, with how many flows each has. */
+  sessions(): SessionRow[] {
+    const rows = this.st('SELECT id, started, ended, tool, options, (SELECT count(*) FROM flows WHERE flows.session = sessions.id) AS flows FROM sessions ORDER BY id').all() as Array<Omit<SessionRow, 'options'> & { options: string }>;
+    return rows.map((s) => ({ ...s, options: JSON.parse(s.options) as Record<string, unknown> }));
+  }
+
+  /** Flows counted by state and error text (a load test's tally of what went wrong). */
+  stateCounts(): Array<{ state: FlowState; error: string | null; n: number }> {
+    return this.st('SELECT state, error, count(*) AS n FROM flows GROUP BY state, error ORDER BY state, error').all() as Array<{ state: FlowState; error: string | null; n: number }>;
+  }
+
+  /** Distinct bodies stored (inline or as files). */
+  bodyCount(): number {
+    return (this.st('SELECT count(*) AS n FROM bodies').get() as { n: number }).n;
+  }
+
+  /** Run `fn` in one transaction: all its writes or none (nested calls become savepoints). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  /**
+   * Run an async `fn` in one transaction (an import reads its input as it writes). Nothing
+   * else may write to this recording meanwhile; on a throw every write of `fn` is rolled back.
+   */
+  async transactionAsync<T>(fn: () => Promise<T>): Promise<T> {
+    this.db.exec('BEGIN');
+    try {
+      const r = await fn();
+      this.db.exec('COMMIT');
+      return r;
+    } catch (e) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      throw e;
+    }
+  }
+
+  /** Append another recording's sessions, bodies and flows (see copyRecording); `name` labels `src` in report lines. */
+  appendFrom(src: Recording, opts: { name?: string; report?: (line: string) => void } = {}): CopyStats {
+    return copyRecording({ db: this.db, bodies: this.bodies }, { db: src.db, bodies: src.bodies }, opts.name ?? src.path, opts.report ?? (() => undefined));
+  }
+
+  /** SQLite's integrity check: empty when the database is sound, else its complaints. */
+  integrityProblems(): string[] {
+    const rows = this.guard(() => this.db.pragma('integrity_check') as Array<{ integrity_check: string }>);
+    return rows.map((r) => r.integrity_check).filter((r) => r !== 'ok');
+  }
+
+  /** The schema version written in the file. */
+  schemaVersion(): number {
+    return this.db.pragma('user_version', { simple: true }) as number;
+  }
+
+  get isOpen(): boolean {
+    return this.db.open;
   }
 
   /** Checkpoint the WAL into the main file and close. */

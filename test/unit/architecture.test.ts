@@ -45,6 +45,16 @@ describe('architecture', () => {
   const all = files(SRC);
   it('finds the source', () => expect(all.length).toBeGreaterThan(20));
 
+  it('only src/store/ speaks SQL: no prepare(, pragma(, exec(SQL) or better-sqlite3 elsewhere', () => {
+    const sql = /\.prepare\(|\.pragma\(|\.exec\(\s*['"`]|from ['"]better-sqlite3['"]/;
+    const offenders = all
+      .filter((f) => !path.relative(SRC, f).startsWith(`store${path.sep}`))
+      .flatMap((f) => fs.readFileSync(f, 'utf8').split('\n').map((line, i) => [`${path.relative(SRC, f)}:${i + 1}`, line] as const))
+      .filter(([, line]) => sql.test(line))
+      .map(([where, line]) => `${where}: ${line.trim()}`);
+    expect(offenders).toEqual([]);
+  });
+
   for (const file of all) {
     const rel = path.relative(SRC, file);
     const mod = rel.includes(path.sep) ? rel.split(path.sep)[0]! : '(root)';

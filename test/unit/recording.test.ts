@@ -265,7 +265,7 @@ describe('Recording.open', () => {
     fs.writeFileSync(p, '');
     const rec = openRec(p, {});
     expect(rec.count()).toBe(0);
-    expect(rec.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(rec.schemaVersion()).toBe(SCHEMA_VERSION);
   });
 });
 
@@ -401,10 +401,10 @@ describe('flows', () => {
     expect(c.id).toBe(b.id + 1);
     expect(rec2.list().map((f) => f.uuid)).toEqual([a.uuid, b.uuid, c.uuid]);
     expect(rec2.list().map((f) => f.id)).toEqual([a.id, b.id, c.id]);
-    const sessions = rec2.db.prepare('SELECT tool, ended IS NOT NULL AS ended FROM sessions ORDER BY id').all();
+    const sessions = rec2.sessions().map((s) => ({ tool: s.tool, ended: s.ended !== null }));
     expect(sessions).toEqual([
-      { tool: 'first', ended: 1 },
-      { tool: 'second', ended: 0 },
+      { tool: 'first', ended: true },
+      { tool: 'second', ended: false },
     ]);
   });
 
@@ -415,7 +415,7 @@ describe('flows', () => {
     for (let i = 0; i < 50; i++) record(rec, makeFlow(), null, await capture(rec, Buffer.from(`body ${i} `.repeat(100))));
     expect(fs.existsSync(`${p}-wal`) && fs.statSync(`${p}-wal`).size > 0).toBe(true);
     closeRec(rec);
-    expect(rec.db.open).toBe(false);
+    expect(rec.isOpen).toBe(false);
     const wal = `${p}-wal`;
     expect(!fs.existsSync(wal) || fs.statSync(wal).size === 0).toBe(true);
     // The main file alone holds everything (as if copied without its -wal).
@@ -535,10 +535,10 @@ describe('bodies', () => {
     record(rec, makeFlow(), null, s2);
     expect(blobFiles(rec)).toEqual([sha256(body)]);
     expect(fs.readdirSync(rec.bodies.tmpDir)).toEqual([]);
-    expect(rec.db.prepare('SELECT count(*) AS n FROM bodies').get()).toEqual({ n: 1 });
+    expect(rec.bodyCount()).toBe(1);
     const small = Buffer.from('same small body');
     record(rec, makeFlow(), await capture(rec, small), await capture(rec, small));
-    expect(rec.db.prepare('SELECT count(*) AS n FROM bodies').get()).toEqual({ n: 2 });
+    expect(rec.bodyCount()).toBe(2);
   });
 
   it.each([
