@@ -36,10 +36,8 @@ interface Answer {
 function sessionMap(rec: Recording | undefined): string[] {
   if (!rec) return [];
   try {
-    const rows = rec.db.prepare("SELECT options FROM sessions WHERE tool = 'record' ORDER BY id DESC").all() as Array<{ options: string }>;
-    for (const r of rows) {
-      const o = JSON.parse(r.options) as { map?: unknown };
-      if (Array.isArray(o.map)) return o.map.map(String);
+    for (const s of rec.sessions().reverse()) {
+      if (s.tool === 'record' && Array.isArray(s.options.map)) return s.options.map.map(String);
     }
   } catch {
     // no sessions table or bad JSON: no map

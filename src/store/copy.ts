@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
@@ -108,9 +109,84 @@ function copyBodies(dst: Side, src: Side, name: string, report: (line: string) =
   }
 }
 
-function remapRedirect(registry: string, ids: Map<number, number>): string {
-  const facts = JSON.parse(registry) as { redirectFrom?: number | null };
+/** A CDN download's `redirectFrom` follows its redirect's new id (null when that flow was not copied). */
+function remapRedirect(registry: string, ids: ReadonlyMap<number, number>): string {
+  let facts: { redirectFrom?: number | null };
+  try {
+    facts = JSON.parse(registry) as { redirectFrom?: number | null };
+  } catch {
+    return registry;
+  }
   if (typeof facts.redirectFrom !== 'number') return registry;
   facts.redirectFrom = ids.get(facts.redirectFrom) ?? null;
   return JSON.stringify(facts);
+}
+
+/** One flow to copy by `copySelected`, with the marks and comment to give it. */
+export interface FlowSelection {
+  /** The flow's id in the source recording. */
+  sourceId: number;
+  marked: boolean;
+  comment: string | null;
+  /** A duplicate: stored as a new flow with its own uuid. */
+  copy?: boolean;
+}
+
+type FlowRow = Record<string, unknown> & { id: number; session: number; registry: string | null; req_body_sha256: string | null; res_body_sha256: string | null };
+
+/**
+ * Copy chosen flows of `src` into `dst` in one transaction, in the order given, with
+ * their marks and comments replaced; the sessions they belong to come along, bodies are
+ * shared by content (inline rows copied, files hard-linked or copied). Returns how many
+ * flows were written (ids `src` does not have are skipped).
+ */
+export function copySelected(dst: Side, src: Side, entries: readonly FlowSelection[]): number {
+  const srcCols = new Set(columns(src.db, 'flows'));
+  const cols = columns(dst.db, 'flows').filter((c) => c !== 'id');
+  const insertFlow = dst.db.prepare(`INSERT INTO flows (${cols.join(', ')}) VALUES (${cols.map((c) => `@${c}`).join(', ')})`);
+  const insertSession = dst.db.prepare('INSERT INTO sessions (started, ended, tool, options) VALUES (?, ?, ?, ?)');
+  const insertBody = dst.db.prepare('INSERT OR IGNORE INTO bodies (sha256, size, inline) VALUES (?, ?, ?)');
+  const getFlow = src.db.prepare('SELECT * FROM flows WHERE id = ?');
+  const getSession = src.db.prepare('SELECT started, ended, tool, options FROM sessions WHERE id = ?');
+  const getBody = src.db.prepare('SELECT sha256, size, inline FROM bodies WHERE sha256 = ?');
+  const sessions = new Map<number, number>();
+  const ids = new Map<number, number>();
+  const bodies = new Set<string>();
+  const copyBody = (sha: string | null) => {
+    if (!sha || bodies.has(sha)) return;
+    bodies.add(sha);
+    const b = getBody.get(sha) as { sha256: string; size: number; inline: Buffer | null } | undefined;
+    if (!b) return;
+    if (b.inline === null && fs.existsSync(src.bodies.pathOf(sha)) && !fs.existsSync(dst.bodies.pathOf(sha))) linkOrCopy(src.bodies.pathOf(sha), dst.bodies.pathOf(sha));
+    insertBody.run(b.sha256, b.size, b.inline);
+  };
+  const sessionFor = (old: number): number => {
+    let id = sessions.get(old);
+    if (id === undefined) {
+      const s = getSession.get(old) as { started: number; ended: number | null; tool: string; options: string } | undefined;
+      id = Number(insertSession.run(s?.started ?? Date.now(), s?.ended ?? null, s?.tool ?? 'ui', s?.options ?? '{}').lastInsertRowid);
+      sessions.set(old, id);
+    }
+    return id;
+  };
+  let n = 0;
+  dst.db.transaction(() => {
+    for (const e of entries) {
+      const row = getFlow.get(e.sourceId) as FlowRow | undefined;
+      if (!row) continue;
+      copyBody(row.req_body_sha256);
+      copyBody(row.res_body_sha256);
+      const values: Record<string, unknown> = {};
+      for (const c of cols) values[c] = srcCols.has(c) ? (row[c] ?? null) : null;
+      values.session = sessionFor(row.session);
+      values.marked = e.marked ? 1 : 0;
+      values.comment = e.comment;
+      if (e.copy) values.uuid = randomUUID();
+      values.registry = row.registry === null ? null : remapRedirect(row.registry, ids);
+      const id = Number(insertFlow.run(values).lastInsertRowid);
+      if (!e.copy) ids.set(row.id, id);
+      n++;
+    }
+  })();
+  return n;
 }

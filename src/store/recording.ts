@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import type { BodyRef, FlowFacts, FlowRecord, FlowState, HeaderList, RegistryFacts } from '../flow/index.js';
 import { BodyStore, INLINE_LIMIT, type CapturedBody } from './body-store.js';
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
-import { copyRecording, type CopyStats } from './copy.js';
+import { copyRecording, copySelected, type CopyStats, type FlowSelection } from './copy.js';
 import { RegtapeError } from '../errors/index.js';
 
 /** NAME.db → NAME.blobs (any other name: NAME.blobs beside it). */
@@ -510,6 +510,11 @@ export class Recording {
   /** Append another recording's sessions, bodies and flows (see copyRecording); `name` labels `src` in report lines. */
   appendFrom(src: Recording, opts: { name?: string; report?: (line: string) => void } = {}): CopyStats {
     return copyRecording({ db: this.db, bodies: this.bodies }, { db: src.db, bodies: src.bodies }, opts.name ?? src.path, opts.report ?? (() => undefined));
+  }
+
+  /** Copy chosen flows of `src` (with new marks and comments; duplicates get fresh uuids) into this recording (see copySelected). */
+  appendSelected(src: Recording, entries: readonly FlowSelection[]): number {
+    return copySelected({ db: this.db, bodies: this.bodies }, { db: src.db, bodies: src.bodies }, entries);
   }
 
   /** SQLite's integrity check: empty when the database is sound, else its complaints. */
