@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { defaultHome, LeafFactory, loadOrCreateAuthority } from '../src/ca/index.js';
 import { parseListen } from '../src/cli/record.js';
 import { captureConsole, createLogger } from '../src/log/index.js';
-import { HostMap, startProxy, type ExchangeObserver } from '../src/proxy/index.js';
+import { HostMap, startProxy, tuneHeapForStreaming, type ExchangeObserver } from '../src/proxy/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -24,6 +24,7 @@ if (values.help) {
   console.log('usage: tsx scripts/passthrough-proxy.ts [--listen HOST:PORT] [--map H=A:P]... [--upstream-ca FILE]...');
   process.exit(0);
 }
+tuneHeapForStreaming(); // as `regtape record` does: the same process tuning on both sides of the comparison
 const log = createLogger('warn');
 captureConsole(log);
 const ca = loadOrCreateAuthority(defaultHome());

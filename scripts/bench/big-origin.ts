@@ -1,7 +1,8 @@
 /**
  * A tiny HTTPS origin for the big-body benchmark, run as a child process so it does not share an event loop
  * with the benchmark: `GET /blob` streams `--size` bytes of scripts/bench/pattern.ts with Content-Length,
- * honouring backpressure. Its certificate comes from a throwaway CA made in `--dir` with src/ca.
+ * honouring backpressure; `GET /v2/bench/big/blobs/sha256:<its digest>` serves the same body as a registry
+ * blob (Docker-Content-Digest), so a recording of it replays in mirror mode. Its certificate comes from a throwaway CA made in `--dir` with src/ca.
  * Prints one JSON line `{"port":N,"caPath":"…","host":"…"}` on stdout once listening; stops on SIGTERM/SIGINT.
  *
  *   node --import tsx scripts/bench/big-origin.ts --dir DIR --size BYTES [--host big.test]
@@ -10,7 +11,7 @@ import https from 'node:https';
 import type net from 'node:net';
 import { parseArgs } from 'node:util';
 import { LeafFactory, loadOrCreateAuthority } from '../../src/ca/index.js';
-import { patternPieces } from './pattern.js';
+import { patternPieces, patternSha256 } from './pattern.js';
 
 const { values } = parseArgs({
   options: {
@@ -27,15 +28,19 @@ const size = Number(values.size);
 const host = values.host!;
 const ca = loadOrCreateAuthority(values.dir);
 const leaf = new LeafFactory(ca).get(host);
+const digest = patternSha256(size);
 
 const server = https.createServer({ cert: leaf.certPem + ca.certPem, key: leaf.keyPem }, (req, res) => {
   req.resume();
-  if (req.url !== '/blob' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+  // `/blob`, or a registry blob URL naming the body's digest (so a recording of it replays as a blob).
+  const asBlob = req.url === `/v2/bench/big/blobs/sha256:${digest}`;
+  if ((req.url !== '/blob' && !asBlob) || (req.method !== 'GET' && req.method !== 'HEAD')) {
     res.writeHead(404, { 'content-length': 0 });
     res.end();
     return;
   }
-  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
+  const extra = asBlob ? { 'docker-content-digest': `sha256:${digest}`, 'docker-distribution-api-version': 'registry/2.0' } : {};
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size, ...extra });
   if (req.method === 'HEAD') return void res.end();
   const pieces = patternPieces(size);
   const pump = (): void => {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LeafFactory, loadOrCreateAuthority } from '../ca/index.js';
 import { captureConsole, createLogger, type Logger } from '../log/index.js';
-import { HostMap, startProxy, type RunningProxy } from '../proxy/index.js';
+import { HostMap, startProxy, tuneHeapForStreaming, type RunningProxy } from '../proxy/index.js';
 import { formatBytes } from '../flow/index.js';
 import { Recorder, type RecorderAddon } from '../record/index.js';
 import { Classifier } from '../registry/index.js';
@@ -115,6 +115,7 @@ export async function startRecording(o: RecordOptions, log: Logger = createLogge
 
 /** `regtape record`: run until SIGINT/SIGTERM. */
 export async function runRecord(o: RecordOptions): Promise<void> {
+  tuneHeapForStreaming();
   if (o.ui) {
     // The TUI owns the terminal: no flow lines, logging goes to the UI's event log.
     const { runLiveUi, uiLogger } = await import('./ui.js');

@@ -1,5 +1,6 @@
 import { captureConsole, createLogger } from '../log/index.js';
 import { startReplay, writeReport } from '../replay/index.js';
+import { tuneHeapForStreaming } from '../proxy/index.js';
 import { isLoopback } from './record.js';
 import { safeText } from '../term/index.js';
 import { RegtapeError } from '../errors/index.js';
@@ -32,6 +33,7 @@ function replayPolicy(o: ReplayCliOptions): { prefer: 'last' | 'success'; rateli
 
 /** `regtape replay FILE.db`: serve until SIGINT/SIGTERM; --strict exits 1 if anything missed. */
 export async function runReplay(file: string, o: ReplayCliOptions): Promise<void> {
+  tuneHeapForStreaming();
   const log = createLogger(o.verbose ? 'debug' : 'info');
   for (const [flag, addr] of [['--listen', o.proxy ? o.listen : null], ['--mirror', o.mirror]] as const) {
     const host = addr ? addr.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') : null;

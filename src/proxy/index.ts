@@ -5,3 +5,4 @@ export type { HostMapRule } from './host-map.js';
 export { forwardableHeaders, explainUpstreamError, sendProxyError } from './forward.js';
 export type { Target } from './forward.js';
 export type { ExchangeObserver, ExchangeStart, ExchangeHandle, ExchangeOutcome } from './observer.js';
+export { tuneHeapForStreaming } from './heap.js';
