@@ -64,14 +64,29 @@ const url = await new Promise<string>((resolve, reject) => {
 const ca = fs.readFileSync(path.join(home, 'ca.pem'), 'utf8');
 
 let peakRss = 0;
+/** RSS of the recorder every second (MB), for the "RSS over time" line. */
+const rssSeries: number[] = [];
+let ticks = 0;
+const cpuOf = (): number => {
+  try {
+    const st = fs.readFileSync(`/proc/${rec.pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+};
 const rssTimer = setInterval(() => {
   try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${rec.pid}/status`, 'utf8'));
+    const status = fs.readFileSync(`/proc/${rec.pid}/status`, 'utf8');
+    const m = /VmHWM:\s+(\d+) kB/.exec(status);
     if (m) peakRss = Math.max(peakRss, Number(m[1]) * 1024);
+    if (ticks++ % 5 === 0) rssSeries.push(Math.round(Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1000));
   } catch {
     // exited
   }
 }, 200);
+const cpuStart = cpuOf();
 
 let failures = 0;
 const failureReasons = new Map<string, number>();
@@ -102,6 +117,7 @@ await Promise.all(
   }),
 );
 const seconds = (performance.now() - t0) / 1000;
+const recorderCpu = cpuOf() - cpuStart;
 rec.kill('SIGINT');
 await new Promise((r) => rec.once('exit', r));
 clearInterval(rssTimer);
@@ -129,6 +145,9 @@ const result = {
   requestsPerSecond: Math.round(sent / seconds),
   latencyMs: { p50: p(0.5), p95: p(0.95), p99: p(0.99) },
   recorderPeakRssMB: Math.round(peakRss / 1e6),
+  recorderCpuSeconds: Number(recorderCpu.toFixed(2)),
+  recorderCpuMsPerRequest: Number(((recorderCpu * 1000) / (C * N)).toFixed(3)),
+  recorderRssMBEverySecond: rssSeries,
   clientFailures: Object.fromEntries(failureReasons),
   notCompleteFlows: notComplete,
 };
