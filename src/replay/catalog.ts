@@ -80,10 +80,65 @@ export function flowRegistry(f: FlowRecord): string {
   return canonicalRegistry(f.registry?.registry ?? hostPortOf(f.request.scheme, f.request.host, f.request.port));
 }
 
-/** Build the catalog. `readManifest` returns a small body's bytes (manifests are inline). */
+type RegistryOf = (name: string) => RegistryCatalog;
+
+function addTag(r: RegistryCatalog, repo: string, tag: string, digest: string): void {
+  const tags = r.tags.get(repo) ?? new Map<string, string[]>();
+  const list = tags.get(tag) ?? [];
+  if (!list.includes(digest)) list.push(digest);
+  tags.set(tag, list);
+  r.tags.set(repo, tags);
+}
+
+/** A manifest answer: negotiation 404s noted; a 200 GET's content stored by digest and its tag remembered. */
+function addManifest(cat: Catalog, reg: RegistryOf, f: FlowRecord, readManifest: (sha: string) => Buffer | null): void {
+  const facts = f.registry!;
+  const res = f.response!;
+  if (facts.registry && facts.repo) reg(facts.registry).repos.add(facts.repo);
+  if (res.status === 404 && f.responseBody?.sha256) {
+    const m = NEGOTIATION.exec(readManifest(f.responseBody.sha256)?.toString('utf8') ?? '');
+    if (m) cat.negotiation.set(f.id, m[1] === 'index' ? MediaTypes.OCIIndex : MediaTypes.OCIManifest);
+  }
+  if (f.request.method !== 'GET' || res.status !== 200 || !f.responseBody?.sha256 || f.responseBody.redacted || !facts.registry || !facts.repo) return;
+  const digest = `sha256:${f.responseBody.sha256}`;
+  const mediaType = baseMediaType(getHeader(res.headers, 'content-type')) ?? '';
+  if (!cat.manifests.has(digest)) {
+    const body = readManifest(f.responseBody.sha256);
+    let parsed: ParsedManifest | null = null;
+    try {
+      parsed = body ? parseManifest(body, mediaType) : null;
+    } catch {
+      parsed = null;
+    }
+    cat.manifests.set(digest, { digest, mediaType: mediaType || parsed?.mediaType || '', bodySha: f.responseBody.sha256, size: f.responseBody.size, parsed, flowId: f.id });
+  }
+  if (facts.reference && !isDigest(facts.reference)) addTag(reg(facts.registry), facts.repo, facts.reference, digest);
+}
+
+/** Blob bytes (registry or CDN) by digest, CDN paths, and registry → CDN redirects. */
+function addBlob(cat: Catalog, reg: RegistryOf, f: FlowRecord): void {
+  const facts = f.registry!;
+  const res = f.response!;
+  if (facts.role === 'blob-redirect') {
+    if (!facts.registry || !facts.repo || !facts.digest) return;
+    const r = reg(facts.registry);
+    r.repos.add(facts.repo);
+    const m = r.redirects.get(facts.repo) ?? new Map<string, StoredRedirect>();
+    m.set(facts.digest, { status: res.status, location: getHeader(res.headers, 'location') ?? '', headers: res.headers, flowId: f.id });
+    r.redirects.set(facts.repo, m);
+    return;
+  }
+  if (f.request.method !== 'GET' || res.status !== 200 || !f.responseBody?.sha256 || !facts.digest) return;
+  if (`sha256:${f.responseBody.sha256}` !== facts.digest) return; // never serve bytes that do not match their digest
+  if (!cat.blobs.has(facts.digest)) cat.blobs.set(facts.digest, { digest: facts.digest, bodySha: f.responseBody.sha256, size: f.responseBody.size, flowId: f.id });
+  if (facts.role === 'cdn-blob') cat.cdn.set(`${f.request.host.toLowerCase()}${splitTarget(f.request.target).path}`, facts.digest);
+  if (facts.registry && facts.repo) reg(facts.registry).repos.add(facts.repo);
+}
+
+/** Build the catalog. `readManifest` returns a small body's bytes (manifests and error bodies are inline). */
 export function buildCatalog(flows: FlowRecord[], readManifest: (sha: string) => Buffer | null): Catalog {
   const cat: Catalog = { registries: new Map(), manifests: new Map(), blobs: new Map(), tokenEndpoints: new Map(), cdn: new Map(), flows, used: new Set(), answers: new Answers(), negotiation: new Map() };
-  const reg = (name: string): RegistryCatalog => {
+  const reg: RegistryOf = (name) => {
     const host = canonicalRegistry(name);
     let r = cat.registries.get(host);
     if (!r) {
@@ -97,86 +152,27 @@ export function buildCatalog(flows: FlowRecord[], readManifest: (sha: string) =>
     const res = f.response;
     if (!facts || !res || f.state !== 'complete') continue;
     if (facts.role !== 'token' && facts.role !== 'cdn-blob') cat.answers.add(flowRegistry(f), f);
-    // Challenges, from any 401.
+    // Challenges, from any 401 (the ping's wins).
     if (res.status === 401 && facts.registry && facts.role !== 'token') {
       const h = getHeader(res.headers, 'www-authenticate');
       const c = h ? parseChallenge(h) : null;
       const r = reg(facts.registry);
       if (h && (!r.challenge || facts.role === 'ping')) r.challenge = { header: h, realm: c?.params.realm ?? null, service: c?.params.service ?? null };
     }
-    switch (facts.role) {
-      case 'ping': {
-        const r = reg(flowRegistry(f));
-        r.pings.set(facts.auth === 'none' ? 'none' : 'auth', f);
-        break;
-      }
-      case 'token': {
-        const k = `${f.request.host.toLowerCase()}${splitTarget(f.request.target).path}`;
-        cat.tokenEndpoints.set(k, [...(cat.tokenEndpoints.get(k) ?? []), f]);
-        break;
-      }
-      case 'manifest': {
-        if (facts.registry && facts.repo) reg(facts.registry).repos.add(facts.repo);
-        if (res.status === 404 && f.responseBody?.sha256) {
-          const m = NEGOTIATION.exec(readManifest(f.responseBody.sha256)?.toString('utf8') ?? '');
-          if (m) cat.negotiation.set(f.id, m[1] === 'index' ? MediaTypes.OCIIndex : MediaTypes.OCIManifest);
-        }
-        if (f.request.method !== 'GET' || res.status !== 200 || !f.responseBody?.sha256 || f.responseBody.redacted) break;
-        const r = reg(facts.registry!);
-        r.repos.add(facts.repo!);
-        const digest = `sha256:${f.responseBody.sha256}`;
-        const mediaType = baseMediaType(getHeader(res.headers, 'content-type')) ?? '';
-        if (!cat.manifests.has(digest)) {
-          const body = readManifest(f.responseBody.sha256);
-          let parsed: ParsedManifest | null = null;
-          try {
-            parsed = body ? parseManifest(body, mediaType) : null;
-          } catch {
-            parsed = null;
-          }
-          cat.manifests.set(digest, { digest, mediaType: mediaType || parsed?.mediaType || '', bodySha: f.responseBody.sha256, size: f.responseBody.size, parsed, flowId: f.id });
-        }
-        if (facts.reference && !isDigest(facts.reference)) {
-          const tags = r.tags.get(facts.repo!) ?? new Map<string, string[]>();
-          const list = tags.get(facts.reference) ?? [];
-          if (!list.includes(digest)) list.push(digest);
-          tags.set(facts.reference, list);
-          r.tags.set(facts.repo!, tags);
-        }
-        break;
-      }
-      case 'blob':
-      case 'cdn-blob': {
-        if (f.request.method !== 'GET' || res.status !== 200 || !f.responseBody?.sha256 || !facts.digest) break;
-        if (`sha256:${f.responseBody.sha256}` !== facts.digest) break; // never serve bytes that do not match their digest
-        if (!cat.blobs.has(facts.digest)) cat.blobs.set(facts.digest, { digest: facts.digest, bodySha: f.responseBody.sha256, size: f.responseBody.size, flowId: f.id });
-        if (facts.role === 'cdn-blob') cat.cdn.set(`${f.request.host.toLowerCase()}${splitTarget(f.request.target).path}`, facts.digest);
-        if (facts.registry && facts.repo) reg(facts.registry).repos.add(facts.repo);
-        break;
-      }
-      case 'blob-redirect': {
-        if (!facts.registry || !facts.repo || !facts.digest) break;
-        const r = reg(facts.registry);
-        r.repos.add(facts.repo);
-        const m = r.redirects.get(facts.repo) ?? new Map<string, StoredRedirect>();
-        m.set(facts.digest, { status: res.status, location: getHeader(res.headers, 'location') ?? '', headers: res.headers, flowId: f.id });
-        r.redirects.set(facts.repo, m);
-        break;
-      }
-    }
+    if (facts.role === 'ping') reg(flowRegistry(f)).pings.set(facts.auth === 'none' ? 'none' : 'auth', f);
+    else if (facts.role === 'token') {
+      const k = `${f.request.host.toLowerCase()}${splitTarget(f.request.target).path}`;
+      cat.tokenEndpoints.set(k, [...(cat.tokenEndpoints.get(k) ?? []), f]);
+    } else if (facts.role === 'manifest') addManifest(cat, reg, f, readManifest);
+    else if (facts.role === 'blob' || facts.role === 'cdn-blob' || facts.role === 'blob-redirect') addBlob(cat, reg, f);
   }
   // Tags also resolve through manifests recorded by digest only if a HEAD told us the digest.
   for (const f of flows) {
     const facts = f.registry;
     if (!facts || facts.role !== 'manifest' || f.request.method !== 'HEAD' || f.response?.status !== 200) continue;
     const digest = getHeader(f.response.headers, 'docker-content-digest');
-    if (!digest || !cat.manifests.has(digest) || !facts.reference || isDigest(facts.reference)) continue;
-    const r = reg(facts.registry!);
-    const tags = r.tags.get(facts.repo!) ?? new Map<string, string[]>();
-    const list = tags.get(facts.reference) ?? [];
-    if (!list.includes(digest)) list.push(digest);
-    tags.set(facts.reference, list);
-    r.tags.set(facts.repo!, tags);
+    if (!digest || !cat.manifests.has(digest) || !facts.reference || isDigest(facts.reference) || !facts.registry || !facts.repo) continue;
+    addTag(reg(facts.registry), facts.repo, facts.reference, digest);
   }
   return cat;
 }
