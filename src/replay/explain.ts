@@ -54,7 +54,11 @@ function explanationOf(cat: Catalog, req: MissRequest, closest: FlowRecord | nul
   if (req.matcher === 'cdn') return `no download of ${req.path} from ${req.host} was recorded (any query is ignored; the path must match)`;
   if (!closest) return 'nothing similar was recorded';
   if (closest.state !== 'complete') return `the recorded exchange (flow ${closest.id}) never completed${closest.error ? ` (${closest.error})` : ''}; record it again`;
-  if (!differences.length) return `the recorded answer (flow ${closest.id}, ${closest.response?.status ?? 'no response'}) is for another request kind; nothing was recorded for ${req.method} ${req.path}`;
+  if (!differences.length) {
+    const body = closest.responseBody;
+    if (closest.response?.status === 200 && closest.request.method === 'GET' && (!body || body.redacted)) return `the recorded answer (flow ${closest.id}) has no usable body (${body ? 'it was redacted' : 'none was stored'}); record it again`;
+    return `the recorded answer (flow ${closest.id}, ${closest.response?.status ?? 'no response'}) cannot answer ${req.method} ${req.path}; nothing else similar was recorded`;
+  }
   return `closest recorded request is flow ${closest.id}; it differs in ${differences.join(', ')}`;
 }
 
@@ -96,6 +100,8 @@ function repoExplanation(host: string, repo: string, onHost: FlowRecord[]): stri
 }
 
 function blobExplanation(cat: Catalog, repo: string, digest: string, host: string, onHost: FlowRecord[]): string {
+  const bad = cat.flows.find((f) => f.registry?.digest === digest && f.registry.digestCheck === 'mismatch');
+  if (bad) return `the recorded body of flow ${bad.id} does not match its digest (${bad.registry!.digestProblem ?? 'mismatch'}); replay never serves it — record the download again`;
   if (!onHost.some((f) => f.registry?.repo === repo)) return repoExplanation(host, repo, onHost);
   for (const m of cat.manifests.values()) {
     if (m.parsed?.kind !== 'image') continue;

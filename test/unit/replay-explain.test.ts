@@ -58,6 +58,13 @@ const flows: FlowRecord[] = [
   })(),
   makeFlow({ id: nextId++, url: 'https://registry.test/v2/lab/tags/tags/list', request: { headers: [['Authorization', 'Bearer x']] } }),
   makeFlow({ id: nextId++, url: 'https://registry.test/v2/_catalog?n=10', state: 'error', error: 'ECONNRESET: socket hang up', response: null }),
+  makeFlow({
+    id: nextId++,
+    url: `https://registry.test/v2/lab/alpine/blobs/sha256:${'7'.repeat(64)}`,
+    request: { headers: [['Authorization', 'Bearer x']] },
+    responseBody: { sha256: '8'.repeat(64), size: 3, inline: false, redacted: false } as FlowRecord['responseBody'],
+  }),
+  makeFlow({ id: nextId++, url: 'https://registry.test/v2/lab/alpine/referrers/sha256:' + '6'.repeat(64), request: { headers: [['Authorization', 'Bearer x']] }, responseBody: { sha256: '5'.repeat(64), size: 3, inline: false, redacted: true } as FlowRecord['responseBody'] }),
 ];
 const classifier = new Classifier();
 for (const f of flows) classifier.fill(f);
@@ -102,6 +109,8 @@ describe('miss explanations', () => {
     { name: 'a host never recorded', req: req('/v2/x/manifests/1', { host: 'ghcr.io', matcher: 'tag' }), says: /^nothing was recorded for ghcr\.io \(recorded: registry\.test\)/ },
     { name: 'a CDN path never downloaded', req: req('/blobs/sha256/aa/data', { host: 'registry.test', matcher: 'cdn' }), says: /^no download of \/blobs\/sha256\/aa\/data from registry\.test was recorded/ },
     { name: 'the closest recorded exchange never completed (not "not replayable")', req: req('/v2/_catalog?n=10'), says: /^the recorded exchange \(flow 6\) never completed \(ECONNRESET: socket hang up\); record it again$/ },
+    { name: 'a recorded blob whose body does not match its digest', req: req(`/v2/lab/alpine/blobs/sha256:${'7'.repeat(64)}`, { matcher: 'blob' }), says: /^the recorded body of flow 7 does not match its digest \(body is sha256:8{64}, URL asks for sha256:7{64}\); replay never serves it/ },
+    { name: 'the same request was recorded but its body was redacted', req: req(`/v2/lab/alpine/referrers/sha256:${'6'.repeat(64)}`), says: /^the recorded answer \(flow 8\) has no usable body \(it was redacted\)/ },
     { name: 'another method than recorded', req: req('/v2/lab/tags/tags/list', { method: 'DELETE' }), says: /differs in method \(DELETE vs recorded GET\)/ },
     { name: 'another query than recorded', req: req('/v2/lab/tags/tags/list?n=5'), says: /differs in query parameters \(n vs recorded none\)/ },
   ];
