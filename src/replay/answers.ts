@@ -43,7 +43,7 @@ export function routeKey(path: string, query: URLSearchParams): string | null {
   }
 }
 
-export function answerKey(registry: string, method: string, auth: AuthKey, route: string): string {
+function answerKey(registry: string, method: string, auth: AuthKey, route: string): string {
   return `${registry} ${method.toUpperCase()} ${auth} ${route}`;
 }
 
