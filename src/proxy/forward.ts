@@ -158,14 +158,26 @@ export function forwardExchange(req: IncomingMessage, res: ServerResponse, targe
       if (isHttps) s.once('secureConnect', () => (timings.tls = Date.now()));
     } else setAddr();
   });
+  // Who failed first decides the outcome. From Node 22 on, `pipeline` destroys the client
+  // response as soon as the upstream errors, so the response's 'close' (always emitted on a
+  // later tick) must not be mistaken for the client leaving: an upstream failure is noted
+  // synchronously, when it is first seen, before that 'close' can run.
+  let firstFailure: 'client' | 'upstream' | null = null;
+  const upstreamFailed = (msg: string | null) => {
+    firstFailure ??= 'upstream';
+    if (msg) upstreamError ??= msg;
+  };
   upReq.setTimeout(up.idleTimeoutMs, () => {
-    upReq.destroy(Object.assign(new Error(`upstream sent nothing for ${Math.round(up.idleTimeoutMs / 1000)} s`), { code: 'ETIMEDOUT_IDLE' }));
+    const message = `upstream sent nothing for ${Math.round(up.idleTimeoutMs / 1000)} s`;
+    upstreamFailed(`${message} (${target.host}:${target.port})`);
+    upReq.destroy(Object.assign(new Error(message), { code: 'ETIMEDOUT_IDLE' }));
   });
   upReq.on('finish', () => (timings.requestSent = Date.now()));
 
   upReq.on('error', (err: NodeJS.ErrnoException) => {
     const msg = err.code === 'ETIMEDOUT_IDLE' ? `${err.message} (${target.host}:${target.port})` : explainUpstreamError(err, target, mappedTo);
-    upstreamError = msg;
+    if (err.code !== 'ECLIENTABORT' && !clientGone) upstreamFailed(msg);
+    upstreamError ??= msg;
     if (response) return; // mid-body: the response pipeline reports it
     if (clientGone) {
       finish('aborted', `client closed the connection before the response (${requestBytes} request bytes sent)`);
@@ -179,7 +191,8 @@ export function forwardExchange(req: IncomingMessage, res: ServerResponse, targe
   let clientGone = false;
   res.on('close', () => {
     if (!res.writableFinished) {
-      clientGone = true;
+      firstFailure ??= 'client';
+      clientGone = firstFailure === 'client';
       if (!upReq.destroyed) upReq.destroy();
     }
   });
@@ -226,10 +239,16 @@ export function forwardExchange(req: IncomingMessage, res: ServerResponse, targe
       return;
     }
     const tap: Transform | null = responseHasBody(head.method, response.status) ? (handle.responseTap?.(response, head) ?? null) : null;
+    const upstreamBroke = () => {
+      if (!upRes.complete) upstreamFailed(upRes.errored?.message ?? null);
+    };
+    upRes.on('aborted', upstreamBroke);
+    upRes.on('error', upstreamBroke);
+    upRes.on('close', upstreamBroke);
     const onDone = (err: NodeJS.ErrnoException | null | undefined) => {
       if (!err) return finish('complete', null);
       const fromUpstream = upstreamError ?? (upRes.errored || !upRes.complete ? upRes.errored?.message ?? null : null);
-      if (clientGone || (!fromUpstream && res.destroyed)) {
+      if (firstFailure === 'client' || (firstFailure === null && !fromUpstream && res.destroyed)) {
         finish('aborted', `client closed the connection after ${responseBytes} response bytes`);
       } else {
         finish('aborted', `upstream failed after ${responseBytes} response bytes: ${fromUpstream ?? err.message}`);
