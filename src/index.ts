@@ -12,3 +12,5 @@ export { Recording } from './store/index.js';
 export { RegtapeError, ERRORS, EXIT, formatError, type ErrorCode } from './errors/index.js';
 export type { FlowRecord, RequestHead, ResponseHead, HeaderList, RegistryFacts } from './flow/index.js';
 export { parseFilter, FilterSyntaxError } from './filter/index.js';
+export { exampleRecording, EXAMPLE_RECORDINGS } from './examples.js';
+export type { ExampleRecording } from './examples.js';
