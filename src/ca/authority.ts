@@ -113,15 +113,20 @@ export function createAuthorityMaterial(opts: CreateAuthorityOptions = {}): { ce
   return { certPem: pki.certificateToPem(cert), keyPem };
 }
 
-/** X.509 nameConstraints (RFC 5280 §4.2.1.10) with permitted dNSName subtrees, critical. */
+/**
+ * X.509 nameConstraints (RFC 5280 §4.2.1.10), critical: permitted dNSName subtrees for the
+ * domains, and every IPv4 and IPv6 address excluded (iPAddress 0.0.0.0/0 and ::/0). A
+ * DNS-only constraint leaves IP names unconstrained, so without the exclusion OpenSSL and
+ * Go accept a leaf for any IP literal from a "docker.io only" CA.
+ */
 function nameConstraintsExtension(domains: string[]): unknown {
-  const subtrees = domains.map((d) =>
-    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
-      asn1.create(asn1.Class.CONTEXT_SPECIFIC, 2, false, d.trim()),
-    ]),
-  );
+  const subtree = (tag: number, value: string) =>
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [asn1.create(asn1.Class.CONTEXT_SPECIFIC, tag, false, value)]);
+  const permitted = domains.map((d) => subtree(2, d.trim()));
+  const excluded = [subtree(7, '\0'.repeat(8)), subtree(7, '\0'.repeat(32))];
   const value = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
-    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, subtrees),
+    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, permitted),
+    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 1, true, excluded),
   ]);
   return { id: '2.5.29.30', critical: true, value: asn1.toDer(value).getBytes() };
 }

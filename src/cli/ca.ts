@@ -1,4 +1,23 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { nameConstraintsOf, type Authority } from '../ca/index.js';
+
+/**
+ * A directory holding only the CA's public certificate (`<home>/trust/regtape-ca.pem`),
+ * for SSL_CERT_DIR-style settings: Go and OpenSSL read every file of such a directory,
+ * so it must never be the CA directory itself, which holds the CA key.
+ */
+export function publicCertDir(ca: Authority): string {
+  const dir = path.join(ca.dir, 'trust');
+  const file = path.join(dir, 'regtape-ca.pem');
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  for (const f of fs.readdirSync(dir)) if (f !== 'regtape-ca.pem') fs.rmSync(path.join(dir, f), { force: true });
+  if (!fs.existsSync(file) || fs.readFileSync(file, 'utf8') !== ca.certPem) {
+    fs.writeFileSync(`${file}.tmp`, ca.certPem, { mode: 0o644 });
+    fs.renameSync(`${file}.tmp`, file);
+  }
+  return dir;
+}
 
 /** Client names `regtape ca --setup` knows. */
 export const SETUP_TARGETS = ['dockerd', 'containerd', 'podman', 'skopeo', 'curl', 'system'] as const;
@@ -46,7 +65,8 @@ sudo cp ${p} /usr/local/share/ca-certificates/regtape.crt && sudo update-ca-cert
 #    or only for dockerd, with SSL_CERT_FILE pointing at the system roots plus regtape's CA:
 #      sudo mkdir -p /etc/regtape && cat /etc/ssl/certs/ca-certificates.crt ${p} | sudo tee /etc/regtape/bundle.pem >/dev/null
 #      Environment="SSL_CERT_FILE=/etc/regtape/bundle.pem"   (add to the drop-in above)
-#    (SSL_CERT_DIR=/etc/ssl/certs:${ca.dir} works too: Go reads every PEM in those directories.)
+#    (SSL_CERT_DIR=/etc/ssl/certs:${publicCertDir(ca)} works too: Go reads every PEM in those directories;
+#    that directory holds only the public certificate, never the CA key.)
 
 # 3. Restart
 sudo systemctl daemon-reload && sudo systemctl restart docker
