@@ -272,8 +272,12 @@ describe('detail', () => {
     openFlow(h, tiny.ids['alpine.index']!);
     const text = frameText(h.c);
     expect(text).toContain('OCI index');
-    expect(text).toMatch(/linux\/amd64 .*→ #4/);
-    expect(text).toMatch(/linux\/arm64\/v8 .*not fetched in this recording/);
+    expect(text).toMatch(/▶ linux\/amd64 .*→ #4.*chosen/);
+    expect(text).toMatch(/^ {2}linux\/arm64\/v8 .*not fetched in this recording/m);
+    expect(text).not.toMatch(/arm64.*chosen/);
+    // The chosen platform is drawn bold green (and marked ▶ … chosen for NO_COLOR).
+    const chosen = detail(h).lines.find((l) => plain(l).includes('linux/amd64'))!;
+    expect(chosen.segs[0]).toMatchObject({ bold: true, color: 'green' });
     keys(h.c, 'enter');
     expect(detail(h).flowId).toBe(tiny.ids['alpine.manifest']);
   });

@@ -38,7 +38,13 @@ export function manifestView(m: ParsedManifest, model: FlowModel): Line[] {
   if (m.kind === 'index') {
     out.push(line(`${m.manifests.length} manifest${m.manifests.length === 1 ? '' : 's'}${m.artifactType ? `, artifact type ${m.artifactType}` : ''}:`));
     const w = Math.max(8, ...m.manifests.map((d) => (d.platform ?? '?').length));
-    for (const d of m.manifests) out.push(descriptorLine(`  ${(d.platform ?? d.artifactType ?? '?').padEnd(w)}`, d, model.fetcherOf(d.digest, 'manifest')));
+    // The platform the client chose is the one whose manifest it then fetched.
+    for (const d of m.manifests) {
+      const target = model.fetcherOf(d.digest, 'manifest');
+      const chosen = !!target && target.request.method === 'GET';
+      const l = descriptorLine(`${chosen ? '▶ ' : '  '}${(d.platform ?? d.artifactType ?? '?').padEnd(w)}`, d, target);
+      out.push(chosen ? { ...l, segs: [...l.segs.map((x, i) => (i === 0 ? { ...x, bold: true, color: 'green' as const } : x)), seg('  chosen', { color: 'green', bold: true })] } : l);
+    }
   } else if (m.kind === 'image') {
     if (m.artifactType) out.push(line(`artifact type ${m.artifactType}`));
     out.push(descriptorLine('config', m.config, model.fetcherOf(m.config.digest, 'blob')));
