@@ -7,7 +7,7 @@ import { runFlows, runShow, runVerify } from './inspect.js';
 import { runReplay } from './replay.js';
 import { registerUi } from './ui.js';
 import { registerInterop } from './interop.js';
-import { filterHelp } from '../filter/index.js';
+import { filterHelp, filtersHelpPage } from '../filter/index.js';
 import { ERRORS, EXIT, formatError, RegtapeError } from '../errors/index.js';
 import { SHOW_SCHEMA, VERIFY_SCHEMA } from '../inspect/index.js';
 
@@ -175,7 +175,24 @@ Examples:
 
   registerUi(program);
   registerInterop(program);
+  registerHelp(program);
   return program;
+}
+
+/** `regtape help [command|filters]` (in place of commander's implicit help command, which knows no topics). */
+function registerHelp(program: Command): void {
+  program.helpCommand(false);
+  program
+    .command('help')
+    .description('help on a command, or on the filter language: regtape help filters')
+    .argument('[topic]', 'a command name, or "filters"')
+    .action((topic?: string) => {
+      if (topic === 'filters') return void process.stdout.write(`${filtersHelpPage()}\n`);
+      if (!topic) return void program.outputHelp();
+      const cmd = program.commands.find((c) => c.name() === topic || c.aliases().includes(topic));
+      if (!cmd) throw new RegtapeError('bad-argument', `no help topic '${topic}': give a command name (regtape --help lists them) or "filters"`);
+      cmd.outputHelp();
+    });
 }
 
 // `regtape flows x.db --json | head`: a closed pipe ends the command quietly, as in other Unix tools.

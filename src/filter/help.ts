@@ -10,6 +10,8 @@ export interface FilterOperatorInfo {
   readonly group: OperatorGroup;
   /** For `word` arguments: the accepted words. */
   readonly values?: readonly string[];
+  /** An example expression (every registry operator has one). */
+  readonly example?: string;
 }
 
 export const FILTER_OPERATORS: ReadonlyArray<FilterOperatorInfo> = Object.freeze(
@@ -20,6 +22,7 @@ export const FILTER_OPERATORS: ReadonlyArray<FilterOperatorInfo> = Object.freeze
       help: d.help,
       group: d.group,
       ...(d.arg === 'word' ? { values: Object.freeze([...d.values]) } : {}),
+      ...(d.example ? { example: d.example } : {}),
     }),
   ),
 );
@@ -40,7 +43,8 @@ const NOTES = [
 ];
 
 /** The operator table as plain text (for `--help` and the TUI help screen). */
-export function filterHelp(): string {
+export function filterHelp(opts: { examples?: boolean } = {}): string {
+  const withExamples = opts.examples ?? true;
   const rows = (group: OperatorGroup): string[] => {
     const out: string[] = [];
     for (const op of FILTER_OPERATORS) {
@@ -48,6 +52,7 @@ export function filterHelp(): string {
       const head = `~${op.code}${op.arg === 'none' ? '' : ` ${op.arg}`}`;
       out.push(`  ${head.padEnd(18)}${op.help}`);
       if (op.values) out.push(...wrap(op.values.join(' '), 70).map((l) => `${' '.repeat(20)}${l}`));
+      if (op.example && withExamples) out.push(`${' '.repeat(20)}e.g. ${op.example}`);
     }
     return out;
   };
@@ -78,4 +83,21 @@ function wrap(text: string, width: number): string[] {
   }
   if (line) lines.push(line);
   return lines;
+}
+
+/** `regtape help filters`: the operator table with an example per registry operator, and whole expressions. */
+export function filtersHelpPage(): string {
+  return [
+    'regtape filter expressions (regtape flows/show/export --filter, the inspector\'s f key)',
+    '',
+    filterHelp({ examples: true }),
+    '',
+    'Examples:',
+    "  ~repo lab/alpine & ~op cdn-blob     the CDN downloads of one repository's blobs",
+    '  ~redirect & ~c 307                  the registry sending clients to its CDN',
+    '  ~cdn & !~c 200                      CDN legs that did not answer 200 (expired signed URLs, 403s)',
+    "  ~op token & ~q 'scope=.*push'       token requests asking for push",
+    '  ~c 401 | ~c 429                     challenges and rate limits',
+    '  ~mt manifest.list | ~mt image.index requests that accept (or got) a manifest list or OCI index',
+  ].join('\n');
 }

@@ -15,6 +15,6 @@
  */
 export { parseFilter } from './parse.js';
 export { FilterSyntaxError } from './errors.js';
-export { FILTER_OPERATORS, FILTER_COMBINATORS, filterHelp } from './help.js';
+export { FILTER_OPERATORS, FILTER_COMBINATORS, filterHelp, filtersHelpPage } from './help.js';
 export type { FilterOperatorInfo } from './help.js';
 export type { Filter, FilterSubject } from './types.js';

@@ -22,6 +22,8 @@ interface Common {
   readonly group: OperatorGroup;
   /** Reads `requestBody()` / `responseBody()`. */
   readonly usesBody?: boolean;
+  /** An example expression using it (every registry operator has one; `regtape help filters` lists them). */
+  readonly example?: string;
 }
 
 export type OperatorDef = Common &
@@ -207,14 +209,15 @@ export const OPERATORS: readonly OperatorDef[] = [
   },
 
   // Registry facts (flows that are not registry traffic never match these).
-  field('registry', 'registry', 'registry host (for CDN flows: the registry that redirected there)', (s) => s.registry?.registry),
-  field('repo', 'registry', 'repository name, e.g. library/alpine', (s) => s.registry?.repo),
-  field('ref', 'registry', 'reference from the URL: tag or digest', (s) => s.registry?.reference),
+  { ...field('registry', 'registry', 'registry host (for CDN flows: the registry that redirected there)', (s) => s.registry?.registry), example: '~registry docker\\.io' },
+  { ...field('repo', 'registry', 'repository name, e.g. library/alpine', (s) => s.registry?.repo), example: "~repo '^library/alpine$'" },
+  { ...field('ref', 'registry', 'reference from the URL: tag or digest', (s) => s.registry?.reference), example: '~ref 3.19' },
   {
     code: 'digest',
     group: 'registry',
     arg: 'regex',
     help: 'content digest; the sha256: prefix may be given or left out',
+    example: '~digest 20ded9c7f836',
     make: (re) => (s) => {
       const d = s.registry?.digest;
       return d !== null && d !== undefined && digestMatches(re, d);
@@ -227,6 +230,7 @@ export const OPERATORS: readonly OperatorDef[] = [
     expects: 'a role',
     values: [...ROLES, ...ROLE_ALIASES.keys()],
     help: 'registry role, exact; alias upload = upload-* and mount, cdn = cdn-blob',
+    example: '~op manifest & ~m HEAD',
     make: (word) => {
       const roles = new Set<Role>(ROLE_ALIASES.get(word) ?? [word as Role]);
       return (s) => s.registry !== null && roles.has(s.registry.role);
@@ -237,6 +241,7 @@ export const OPERATORS: readonly OperatorDef[] = [
     group: 'registry',
     arg: 'regex',
     help: 'media type: the response type, or any accepted type',
+    example: '~mt oci.image.index',
     make: (re) => (s) => {
       const r = s.registry;
       if (r === null) return false;
@@ -252,14 +257,24 @@ export const OPERATORS: readonly OperatorDef[] = [
     expects: 'an auth class',
     values: Object.keys(AUTH_CLASSES),
     help: 'how the request authenticated',
+    example: '~auth basic',
     make: (word) => (s) => s.registry !== null && s.registry.auth === word,
   },
   {
     code: 'cdn',
     group: 'registry',
     arg: 'none',
-    help: 'blob download via redirect: role cdn-blob or blob-redirect',
-    make: () => (s) => s.registry !== null && (s.registry.role === 'cdn-blob' || s.registry.role === 'blob-redirect'),
+    help: "flows to the CDN host a registry redirected to (role cdn-blob), not the registry's redirects",
+    example: '~cdn & ~c 403',
+    make: () => (s) => s.registry !== null && s.registry.role === 'cdn-blob',
+  },
+  {
+    code: 'redirect',
+    group: 'registry',
+    arg: 'none',
+    help: "the registry's blob redirects (307 and other 3xx to storage or a CDN; role blob-redirect)",
+    example: '~redirect & ~repo library/',
+    make: () => (s) => s.registry !== null && s.registry.role === 'blob-redirect',
   },
 ];
 

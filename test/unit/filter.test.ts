@@ -277,7 +277,9 @@ const CASES: Array<[string, Name[]]> = [
   ['~op token', ['token']],
   ['~op ping', ['ping']],
   ['~op other', []],
-  ['~cdn', ['redirect', 'cdn', 'aborted']],
+  // ~cdn: the flows to the CDN host; ~redirect: the registry's 3xx that sent the client there.
+  ['~cdn', ['cdn', 'aborted']],
+  ['~redirect', ['redirect']],
   ['~mt oci.image.index', ['manifest']],
   ['~mt manifest.v2', ['manifest', 'pending']],
   ['~mt ^application/vnd\\.docker\\.distribution\\.manifest\\.v2\\+json$', ['manifest', 'pending']],
@@ -289,7 +291,8 @@ const CASES: Array<[string, Name[]]> = [
   // registry: null never matches a registry operator, but does match its negation
   ['!~repo .', ['ping', 'token', 'failed', 'web']],
   ['!~op manifest', but('manifest', 'pending', 'push')],
-  ['!~cdn', but('redirect', 'cdn', 'aborted')],
+  ['!~cdn', but('cdn', 'aborted')],
+  ['!~redirect', but('redirect')],
   ['!~auth none', but('ping', 'cdn', 'aborted')],
   ['~registry . | ~mt . | ~ref . | ~digest .', but('failed', 'web')],
 
