@@ -29,7 +29,8 @@ import tls from 'node:tls';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { buildIfStale, installCleanups, loadAvg, makeLog, ROOT, runMain, sha256File, UsageError } from './bench/common.js';
-import { cpuSeconds, procMem, resetPeak, runCmd, startProcess, waitFor, type BenchProcess } from './bench/procs.js';
+import { LeafFactory, loadOrCreateAuthority } from '../src/ca/index.js';
+import { canConnect, cpuSeconds, freePort, procMem, resetPeak, runCmd, startProcess, waitFor, type BenchProcess } from './bench/procs.js';
 import { summarize, type Summary } from './bench/report.js';
 import { CLEAN_PATH } from './lab/proc.js';
 
@@ -174,7 +175,23 @@ function gcPerGB(p: Probe, bytes: number): Run['gcPerGB'] {
 }
 
 /** Measures one transfer through (or from) a probed process. */
-async function measured(section: string, variant: string, round: number, p: Probed | null, go: () => Promise<{ bytes: number; mbps: number; seconds: number }>, after?: () => Promise<string>): Promise<Run> {
+/** utime + stime + cutime + cstime of a process (seconds): a forking server's children included once reaped. */
+async function treeCpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
+}
+
+async function measured(
+  section: string,
+  variant: string,
+  round: number,
+  p: Probed | null,
+  go: () => Promise<{ bytes: number; mbps: number; seconds: number }>,
+  after?: () => Promise<string>,
+  cpuPid?: number,
+): Promise<Run> {
+  const tree0 = cpuPid ? await treeCpuSeconds(cpuPid) : 0;
   if (p) {
     await resetPeak(p.proc.pid);
     await snapshot(p);
@@ -184,6 +201,10 @@ async function measured(section: string, variant: string, round: number, p: Prob
   const c = await go();
   const check = after ? await after() : `${c.bytes} B`;
   const run: Run = { section, variant, round, mbps: c.mbps, seconds: c.seconds, check };
+  if (cpuPid) {
+    await new Promise((r) => setTimeout(r, 100)); // let the parent reap the connection's child
+    run.cpuPerGB = ((await treeCpuSeconds(cpuPid)) - tree0) / (c.bytes / 1e9);
+  }
   if (p) {
     run.cpuPerGB = ((await cpuSeconds(p.proc.pid)) - cpu0) / (c.bytes / 1e9);
     run.threads = perGB(th0, await threadCpu(p.proc.pid), c.bytes);
@@ -192,7 +213,7 @@ async function measured(section: string, variant: string, round: number, p: Prob
     run.peakRss = (await procMem(p.proc.pid)).peak;
   }
   log(
-    `${section} r${round} ${variant}: ${c.mbps.toFixed(0)} MB/s${run.cpuPerGB !== undefined ? `, ${run.cpuPerGB.toFixed(2)} CPU-s/GB, GC ${run.gcPerGB!.markCompact.toFixed(1)} MC + ${run.gcPerGB!.scavenge.toFixed(0)} scav /GB (${run.gcPerGB!.pauseMs.toFixed(0)} ms pause/GB), loop max ${run.probe!.loopMs.max.toFixed(1)} ms, peak RSS ${(run.peakRss! / 1e6).toFixed(0)} MB, threads ${JSON.stringify(run.threads)}` : ''} — ${check}`,
+    `${section} r${round} ${variant}: ${c.mbps.toFixed(0)} MB/s${run.cpuPerGB !== undefined ? `, ${run.cpuPerGB.toFixed(2)} CPU-s/GB` : ''}${run.gcPerGB ? `, GC ${run.gcPerGB!.markCompact.toFixed(1)} MC + ${run.gcPerGB!.scavenge.toFixed(0)} scav /GB (${run.gcPerGB!.pauseMs.toFixed(0)} ms pause/GB), loop max ${run.probe!.loopMs.max.toFixed(1)} ms, peak RSS ${(run.peakRss! / 1e6).toFixed(0)} MB, threads ${JSON.stringify(run.threads)}` : ''} — ${check}`,
   );
   return run;
 }
@@ -271,6 +292,37 @@ interface RecordVariant {
   proc: Probed | null;
   args: string[];
   db?: string;
+  /** CPU of a non-node process (socat) with its reaped children. */
+  cpuPid?: number;
+}
+
+/**
+ * The physical floor of a TLS-terminating relay on this machine: socat (C, OpenSSL) decrypting the
+ * client's TLS and re-encrypting to the origin, storing nothing, with a leaf from the same CA.
+ */
+async function startSocat(ctx: Ctx): Promise<RecordVariant | null> {
+  const bin = ['/usr/bin/socat', '/bin/socat'].find((b) => existsSync(b));
+  if (!bin) {
+    log('socat not installed (apt-get install socat): no TLS-relay floor row');
+    return null;
+  }
+  const ca = loadOrCreateAuthority(path.join(ctx.work, 'home'));
+  const leaf = new LeafFactory(ca).get(HOST);
+  const certFile = path.join(ctx.work, 'socat-cert.pem');
+  const keyFile = path.join(ctx.work, 'socat-key.pem');
+  await writeFile(certFile, leaf.certPem + ca.certPem);
+  await writeFile(keyFile, leaf.keyPem, { mode: 0o600 });
+  const port = await freePort();
+  const proc = await startProcess({
+    name: 'socat',
+    cmd: bin,
+    args: [`OPENSSL-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork,cert=${certFile},key=${keyFile},verify=0`, `OPENSSL:127.0.0.1:${ctx.origin.port},cafile=${ctx.origin.caPath},commonname=${HOST}`],
+    env: { PATH: CLEAN_PATH },
+    ready: async () => canConnect('127.0.0.1', port),
+    logPath: path.join(ctx.work, 'socat.log'),
+  });
+  defer('socat', () => proc.stop('SIGTERM'));
+  return { name: 'socat TLS relay (C: TLS twice, stores nothing)', proc: null, args: ['--connect-to', `${HOST}:443:127.0.0.1:${port}`, '--cacert', ca.certPath], cpuPid: proc.pid };
 }
 
 async function recordVariants(ctx: Ctx): Promise<RecordVariant[]> {
@@ -286,6 +338,8 @@ async function recordVariants(ctx: Ctx): Promise<RecordVariant[]> {
     out.push({ name: `regtape record${b.tag}`, proc: rec, args: ['-x', rec.url!, '--cacert', ca], db });
     out.push({ name: `pass-through${b.tag}`, proc: pt, args: ['-x', pt.url!, '--cacert', ca] });
   }
+  const socat = await startSocat(ctx);
+  if (socat) out.push(socat);
   return out;
 }
 
@@ -298,7 +352,7 @@ async function sectionRecord(ctx: Ctx, keepLast: boolean): Promise<string[]> {
     for (const v of rotate(variants, round)) {
       const db = v.db;
       const after = db ? maxFlowId(db) : 0;
-      const r = await measured('record', v.name, round, v.proc, () => curl(v.args, url), db ? () => verifyStored(db, after, ctx.sha, ctx.size, keepLast && last) : undefined);
+      const r = await measured('record', v.name, round, v.proc, () => curl(v.args, url), db ? () => verifyStored(db, after, ctx.sha, ctx.size, keepLast && last) : undefined, v.cpuPid);
       if (round > 0) ctx.runsOut.push(r);
     }
   }
@@ -503,6 +557,8 @@ async function main(argv: string[]): Promise<number> {
     '',
     table(ctx.runsOut),
     '',
+    ratio(ctx.runsOut, 'record', 'socat TLS relay (C: TLS twice, stores nothing)', 'direct'),
+    ratio(ctx.runsOut, 'record', 'pass-through', 'socat TLS relay (C: TLS twice, stores nothing)'),
     ...builds.flatMap((b) => [
       ratio(ctx.runsOut, 'record', `regtape record${b.tag}`, `pass-through${b.tag}`),
       ratio(ctx.runsOut, 'record', `regtape record${b.tag}`, 'direct'),
