@@ -87,6 +87,7 @@ const rssTimer = setInterval(() => {
   }
 }, 200);
 const cpuStart = cpuOf();
+const loadStart = os.loadavg().map((v) => Math.round(v * 100) / 100);
 
 let failures = 0;
 const failureReasons = new Map<string, number>();
@@ -161,11 +162,15 @@ if (!values['no-write']) {
 
 \`npx tsx scripts/bench-load.ts --clients ${C} --requests ${N}\` — ${result.date.slice(0, 10)}, ${os.cpus().length} vCPU (${cpu}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}.
 HTTPS through CONNECT with one keep-alive tunnel per client, to a Node HTTPS origin on loopback (small registry-like
-answers: 1 in 10 a 401 challenge, the rest 200 manifests). The recorder, the origin and the clients share the machine.
+answers: 1 in 10 a 401 challenge, the rest 200 manifests). The recorder, the origin and the clients share the machine
+(load average ${loadStart.join(' ')} at the start: other work shared it too). Every flow counted here was committed:
+the recording is opened after the recorder exited and every row is read back.
 
-| sent | failed | flows recorded | complete | lost | time | requests/s | latency p50 / p95 / p99 | recorder peak RSS |
-|---|---|---|---|---|---|---|---|---|
-| ${sent} | ${failures} | ${flows} | ${complete} | **${result.lost}** | ${result.seconds} s | ${result.requestsPerSecond} | ${result.latencyMs.p50} / ${result.latencyMs.p95} / ${result.latencyMs.p99} ms | ${result.recorderPeakRssMB} MB |
+| sent | failed | flows recorded | complete | lost | time | requests/s | latency p50 / p95 / p99 | recorder CPU per request | recorder peak RSS |
+|---|---|---|---|---|---|---|---|---|---|
+| ${sent} | ${failures} | ${flows} | ${complete} | **${result.lost}** | ${result.seconds} s | ${result.requestsPerSecond} | ${result.latencyMs.p50} / ${result.latencyMs.p95} / ${result.latencyMs.p99} ms | ${result.recorderCpuMsPerRequest} ms | ${result.recorderPeakRssMB} MB |
+
+Recorder RSS every 10 s (MB): ${rssSeries.filter((_, i) => i % 10 === 0).join(' ')}
 ${failures ? `\nClient-side failures: ${JSON.stringify(result.clientFailures)}; flows not complete: ${JSON.stringify(notComplete)}.\n` : ''}<!-- bench-load:end -->`;
   const file = path.join(ROOT, 'BENCHMARKS.md');
   let text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '# Benchmarks\n';
