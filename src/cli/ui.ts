@@ -51,8 +51,9 @@ Keys (mitmproxy's; ? in the UI shows them all, generated from the key map):
 
 Read-only: the recording is never written. Marks, comments, deletions and duplicates
 stay in memory until w saves them to a new recording; saving over the file shown needs
---write. Quitting with unsaved changes asks first. A cleanly closed recording is read
-without creating -wal/-shm files; its bytes stay as they are.
+--write. Quitting with unsaved changes asks first. The file's bytes never change; a
+cleanly closed recording up to 16 MB is read into memory (no -wal/-shm appear), a
+larger one is opened in place and SQLite's empty -wal and -shm are removed on exit.
 
 Examples:
   regtape ui pull.db

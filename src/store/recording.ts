@@ -56,13 +56,23 @@ export interface OpenOptions {
   create?: boolean;
   /**
    * With `readonly`: leave no trace. SQLite opening a WAL-mode file read-only creates
-   * `-wal` and `-shm` beside it (and cannot remove them); when no `-wal` is there (no
-   * writer, a cleanly closed recording) the file is read into memory instead, so
-   * nothing on disk changes. With a `-wal` present (a recorder is writing) the file is
-   * opened read-only in place and sees new commits (`regtape ui --follow`).
+   * `-wal` and `-shm` beside it and, read-only, cannot remove them. When no `-wal` is
+   * there (no writer: a cleanly closed recording):
+   *  - up to UNTOUCHED_MEMORY_MAX bytes, the file is read into memory: nothing is
+   *    created beside it at any time;
+   *  - larger files are opened in place (reading 100k flows into memory would cost
+   *    seconds), and the empty `-wal` and the `-shm` SQLite created are removed again
+   *    on close, unless another connection holds a lock on them (Linux: /proc/locks).
+   * With a `-wal` present (a recorder is writing) the file is opened read-only in
+   * place and sees new commits (`regtape ui --follow`). The file's bytes never change.
    */
   untouched?: boolean;
+  /** Untouched: the size up to which the file is read into memory (default UNTOUCHED_MEMORY_MAX). */
+  memoryMax?: number;
 }
+
+/** Recordings up to this size are read into memory by an untouched open. */
+export const UNTOUCHED_MEMORY_MAX = 16 << 20;
 
 /** SQLite header bytes 18/19 (read/write format versions): 2 means WAL. */
 function isWalFile(head: Buffer): boolean {
@@ -79,16 +89,47 @@ function memoryImage(p: string): Buffer {
   return buf;
 }
 
-/** Open the SQLite file: in place, or (read-only, untouched, no -wal) as an in-memory image. */
-function openDb(p: string, opts: OpenOptions): Database.Database {
+/**
+ * Open the SQLite file: in place, or (read-only, untouched, no -wal) as an in-memory
+ * image; `sideFiles` says whether the -wal/-shm SQLite may create should go on close.
+ */
+function openDb(p: string, opts: OpenOptions): { db: Database.Database; sideFiles: boolean } {
   if (opts.readonly && opts.untouched && !fs.existsSync(`${p}-wal`)) {
     const fd = fs.openSync(p, 'r');
     const head = Buffer.alloc(20);
     const n = fs.readSync(fd, head, 0, 20, 0);
+    const size = fs.fstatSync(fd).size;
     fs.closeSync(fd);
-    if (n > 0 && isWalFile(head)) return new Database(memoryImage(p), { readonly: true });
+    if (n > 0 && isWalFile(head)) {
+      if (size <= (opts.memoryMax ?? UNTOUCHED_MEMORY_MAX)) return { db: new Database(memoryImage(p), { readonly: true }), sideFiles: false };
+      return { db: new Database(p, { readonly: true, fileMustExist: true }), sideFiles: !fs.existsSync(`${p}-shm`) };
+    }
   }
-  return new Database(p, { readonly: !!opts.readonly, fileMustExist: true });
+  return { db: new Database(p, { readonly: !!opts.readonly, fileMustExist: true }), sideFiles: false };
+}
+
+/**
+ * After an untouched read-only connection closed: remove the -wal (only if empty:
+ * nothing to lose) and -shm SQLite created, unless another process holds a lock on the
+ * -shm (every SQLite connection to a WAL database does). Linux only (/proc/locks);
+ * elsewhere they stay.
+ */
+function removeSideFiles(p: string): void {
+  const wal = `${p}-wal`;
+  const shm = `${p}-shm`;
+  try {
+    if (process.platform !== 'linux' || fs.statSync(wal).size !== 0) return;
+    const ino = fs.statSync(shm).ino;
+    const locked = fs
+      .readFileSync('/proc/locks', 'utf8')
+      .split('\n')
+      .some((l) => l.split(/\s+/).some((f) => /^[0-9a-f]+:[0-9a-f]+:\d+$/.test(f) && Number(f.split(':')[2]) === ino));
+    if (locked) return;
+    fs.rmSync(wal, { force: true });
+    fs.rmSync(shm, { force: true });
+  } catch {
+    // gone already, or unreadable: leave them
+  }
 }
 
 /**
@@ -215,8 +256,11 @@ export class Recording {
       fs.closeSync(fs.openSync(p, 'wx', 0o600));
     }
     let db: Database.Database;
+    let sideFiles = false;
     try {
-      db = openDb(p, opts);
+      const opened = openDb(p, opts);
+      db = opened.db;
+      sideFiles = opened.sideFiles;
       db.pragma('busy_timeout = 5000');
       if (!opts.readonly) {
         db.pragma('journal_mode = WAL');
@@ -232,6 +276,7 @@ export class Recording {
       throw new RegtapeError('recording-corrupt', `${dbPath}: cannot read the recording (${(e as Error).message}); run \`sqlite3 ${dbPath} "PRAGMA integrity_check"\``);
     }
     const rec = new Recording(p, db, !!opts.readonly);
+    rec.removeSideFiles = sideFiles;
     if (!opts.readonly) rec.bodies.init();
     return rec;
   }
@@ -532,9 +577,17 @@ export class Recording {
     return this.db.open;
   }
 
+  /** Set by an untouched open in place: remove the -wal/-shm SQLite created, on close. */
+  private removeSideFiles = false;
+
   /** Checkpoint the WAL into the main file and close. */
   close(): void {
     if (!this.db.open) return;
+    if (this.removeSideFiles) {
+      this.db.close();
+      removeSideFiles(this.path);
+      return;
+    }
     if (!this.readonly) {
       this.endSession();
       try {

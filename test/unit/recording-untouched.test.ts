@@ -37,6 +37,32 @@ describe('Recording.open({ readonly, untouched })', () => {
     expect(sideFiles(t.file)).toEqual(['-wal', '-shm']);
   });
 
+  it('a file over the in-memory size is opened in place; the empty -wal and the -shm go on close', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'regtape-ro-'));
+    dirs.push(dir);
+    const t = await writeTinyRecording(dir);
+    const before = digest(t.file);
+    const rec = Recording.open(t.file, { readonly: true, untouched: true, memoryMax: 1000 });
+    expect(rec.count()).toBeGreaterThan(10);
+    expect(sideFiles(t.file)).toEqual(['-wal', '-shm']); // SQLite's, while open
+    rec.close();
+    expect(sideFiles(t.file)).toEqual([]);
+    expect(digest(t.file)).toBe(before);
+  });
+
+  it('keeps the side files when another connection uses them (a recorder started meanwhile)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'regtape-ro-'));
+    dirs.push(dir);
+    const t = await writeTinyRecording(dir);
+    const reader = Recording.open(t.file, { readonly: true, untouched: true, memoryMax: 1000 });
+    reader.count();
+    const other = Recording.open(t.file, { readonly: true }); // a second connection: holds a lock on the -shm
+    other.count();
+    reader.close();
+    expect(sideFiles(t.file)).toEqual(['-wal', '-shm']);
+    other.close();
+  });
+
   it('with a writer present (-wal exists) opens in place and sees later commits', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'regtape-ro-'));
     dirs.push(dir);

@@ -300,3 +300,36 @@ describe('operations: the diagnosis show makes', () => {
     expect(current(h.c.state).kind).toBe('detail');
   });
 });
+
+describe('more keys', () => {
+  it('space / p step through flows in the flow view, P opens the focused flow, e is export as x, C and K open help', () => {
+    const h = ui();
+    keys(h.c, 'P');
+    expect(current(h.c.state)).toMatchObject({ kind: 'detail', flowId: 1 });
+    keys(h.c, 'space');
+    expect(current(h.c.state)).toMatchObject({ kind: 'detail', flowId: 2 });
+    keys(h.c, 'space', 'p');
+    expect(current(h.c.state)).toMatchObject({ kind: 'detail', flowId: 2 });
+    keys(h.c, 'p', 'p');
+    expect(frameText(h.c)).toContain('first flow of the list');
+    keys(h.c, 'q');
+    expect(h.c.state.list.cursor).toBe(0); // the list focus followed
+    keys(h.c, 'e');
+    expect(h.c.state.menu).toBe('export');
+    keys(h.c, 'esc', 'C');
+    expect(current(h.c.state).kind).toBe('help');
+    expect(frameText(h.c)).toContain('Flow list');
+    keys(h.c, 'q', 'K');
+    expect(current(h.c.state).kind).toBe('help');
+    const help = (current(h.c.state) as { lines: Parameters<typeof plain>[0][] }).lines.map(plain).join('\n');
+    expect(help).toContain('mitmproxy keys regtape does not bind, and why');
+    expect(help).toMatch(/Commands \(: runs one by id; tab completes\)/);
+    expect(help).toMatch(/flow\.refetch\s+re-ask the live registry/);
+  });
+
+  it('r on a flow that is not a manifest says what r is for', () => {
+    const h = ui();
+    keys(h.c, 'r');
+    expect(frameText(h.c)).toContain('r re-asks the registry for a manifest or tag; #1 is ping');
+  });
+});
