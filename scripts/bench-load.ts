@@ -45,7 +45,9 @@ const origin = await startOrigin(['load.test'], (req, res) => {
 });
 const db = path.join(work, 'load.db');
 const home = path.join(work, 'home');
-const rec = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'record', '-q', '--listen', '127.0.0.1:0', '--out', db, '--map', `load.test=127.0.0.1:${origin.port}`, '--upstream-ca', origin.caPath], {
+// BENCH_NODE_FLAGS: node flags for the recorder only (e.g. '--cpu-prof --cpu-prof-dir=/tmp/p').
+const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+const rec = spawn(process.execPath, [...nodeFlags, path.join(ROOT, 'dist/cli/main.js'), 'record', '-q', '--listen', '127.0.0.1:0', '--out', db, '--map', `load.test=127.0.0.1:${origin.port}`, '--upstream-ca', origin.caPath], {
   env: { PATH: process.env.PATH!, REGTAPE_HOME: home },
   stdio: ['ignore', 'ignore', 'pipe'],
 });
