@@ -87,17 +87,22 @@ constraints, honoured by Go, OpenSSL and browsers) to the registries you debug:
     .option('--ui', 'show the inspector while recording (flows appear live)')
     .option('--upstream-timeout <seconds>', 'abort an exchange when the upstream sends nothing for this long', (v) => positiveNumber(v, '--upstream-timeout'), 120)
     .option('--expose', 'allow --listen on a non-loopback address (prints a warning)')
+    .option('--addon <file.mjs>', 'run your own addon on every flow, after redaction and classification (repeatable; see below)', collect, [])
     .addHelpText(
       'after',
       `
 Clients go through it with HTTPS_PROXY=http://<listen> and must trust the CA (regtape ca --setup dockerd).
 Stop with Ctrl-C: open transfers are recorded as aborted, the file is closed cleanly and a summary printed.
 
+An addon file is an ES module whose default export is { name, requestHead?(ctx), responseHead?(ctx),
+flowFinished?(ctx), flowStored?(flow) } (or an array of them), e.g.
+  export default { name: 'big', flowStored: (f) => f.responseBytes > 1e8 && console.error('big:', f.request.target) };
+
 Examples:
   regtape record -o pull.db
   regtape record --map registry.test=127.0.0.1:5443 --upstream-ca lab/ca.pem`,
     )
-    .action(async (opts: { listen: string; out?: string; map: string[]; upstreamCa: string[]; insecureUpstream?: boolean; keepSecrets?: boolean; quiet?: boolean; verbose?: boolean; ui?: boolean; upstreamTimeout?: number; expose?: boolean }) => {
+    .action(async (opts: { listen: string; out?: string; map: string[]; upstreamCa: string[]; insecureUpstream?: boolean; keepSecrets?: boolean; quiet?: boolean; verbose?: boolean; ui?: boolean; upstreamTimeout?: number; expose?: boolean; addon: string[] }) => {
       await runRecord({ ...opts, home: defaultHome() });
     });
 

@@ -4,8 +4,10 @@ import { LeafFactory, loadOrCreateAuthority } from '../ca/index.js';
 import { captureConsole, createLogger, type Logger } from '../log/index.js';
 import { HostMap, startProxy, tuneHeapForStreaming, type RunningProxy } from '../proxy/index.js';
 import { formatBytes } from '../flow/index.js';
-import { Recorder, type RecorderAddon } from '../record/index.js';
-import { Classifier } from '../registry/index.js';
+import { Recorder } from '../record/index.js';
+import { defaultChain, describeRequest, type Addon } from '../pipeline/index.js';
+import { flowLine } from '../inspect/index.js';
+import { loadAddons } from './addons.js';
 import { Recording } from '../store/index.js';
 import { RegtapeError } from '../errors/index.js';
 
@@ -24,6 +26,8 @@ export interface RecordOptions {
   expose?: boolean;
   /** Run the inspector TUI live instead of printing flow lines. */
   ui?: boolean;
+  /** User addon files (ES modules exporting an addon), run after the default chain. */
+  addon?: string[];
   home: string;
 }
 
@@ -79,9 +83,13 @@ export async function startRecording(o: RecordOptions, log: Logger = createLogge
     if (!o.expose) throw new RegtapeError('bad-argument', `refusing to listen on ${host}: anyone who can reach it could use the proxy and read what it records; pass --expose to do it anyway, or use 127.0.0.1`);
     log.warn(`listening on ${host} (--expose): anyone who can reach this address can use the proxy and see what it records`);
   }
-  const classifier = new Classifier();
-  const classify: RecorderAddon = { name: 'classify', flowFinished: (f, bodies) => void (f.registry = classifier.classify(f, { requestBody: bodies.request })) };
-  const recorder = new Recorder({ recording, log, keepSecrets: o.keepSecrets, flowLines: !o.quiet, addons: [classify] });
+  const flowLines: Addon = { name: 'flow-lines', flowStored: (f) => log.info(flowLine(f)) };
+  const pipeline = defaultChain({
+    keepSecrets: o.keepSecrets,
+    after: [...(await loadAddons(o.addon ?? [])), ...(o.quiet ? [] : [flowLines])],
+    onFailure: (a, hook, e, req) => log.warn(`addon ${a.name} failed in ${hook} on ${describeRequest(req)}: ${e.message}`),
+  });
+  const recorder = new Recorder({ recording, log, pipeline });
   let proxy: RunningProxy;
   try {
     proxy = await startProxy({ host, port, ca, leafs: new LeafFactory(ca), hostMap, observer: recorder, log, upstreamCa, insecureUpstream: o.insecureUpstream, idleTimeoutMs: o.upstreamTimeout ? o.upstreamTimeout * 1000 : undefined });

@@ -36,6 +36,7 @@ export const ERRORS = {
   'bad-fault': { exit: EXIT.usage, doc: 'a replay --fault rule does not parse' },
   'bad-map': { exit: EXIT.usage, doc: 'a --map HOST=ADDR:PORT rule does not parse' },
   'bad-har': { exit: EXIT.usage, doc: 'an imported HAR file is not valid HAR 1.2 JSON' },
+  'bad-addon': { exit: EXIT.usage, doc: 'a record --addon file cannot be loaded or does not export an addon' },
   'bad-manifest': { exit: EXIT.usage, doc: 'a manifest body cannot be parsed or is too large' },
   // recordings
   'recording-not-found': { exit: EXIT.usage, doc: 'the recording file does not exist or cannot be read' },

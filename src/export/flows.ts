@@ -1,7 +1,7 @@
 import type { Filter } from '../filter/index.js';
 import type { FlowRecord } from '../flow/index.js';
 import { filterSubject } from '../inspect/index.js';
-import { Classifier } from '../registry/index.js';
+import { FlowDescriber } from '../pipeline/index.js';
 import type { Recording } from '../store/index.js';
 
 /** Flows are read this many at a time, so a 100k-flow recording is never all in memory. */
@@ -14,14 +14,14 @@ const PAGE = 256;
  * filter matches. Paged: memory does not grow with the recording.
  */
 export function* selectFlows(rec: Recording, filter?: Filter | null): Generator<FlowRecord> {
-  const classifier = new Classifier();
+  const describer = new FlowDescriber();
   let after = 0;
   for (;;) {
     // A page at a time: better-sqlite3 cannot run other statements (body reads) while an iterator is open.
     const page = rec.list({ afterId: after, limit: PAGE });
     if (!page.length) return;
     for (const f of page) {
-      classifier.fill(f);
+      describer.describe(f);
       if (!filter || filter(filterSubject(f, rec))) yield f;
     }
     after = page[page.length - 1]!.id;

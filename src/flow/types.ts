@@ -143,5 +143,7 @@ export function fromRawHeaders(raw: readonly string[]): HeaderList {
 export function flowUrl(r: RequestHead): string {
   const def = r.scheme === 'https' ? 443 : 80;
   const host = r.host.includes(':') ? `[${r.host}]` : r.host;
+  // CONNECT's target is the authority itself (host:port), not a path: the URL is just that.
+  if (r.method.toUpperCase() === 'CONNECT') return `${r.scheme}://${host}:${r.port}`;
   return `${r.scheme}://${host}${r.port === def ? '' : `:${r.port}`}${r.target}`;
 }

@@ -5,10 +5,10 @@ import { pipeline, Readable, Writable } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { codecFor, tempBeside, type Codec, type HarBodyInfo } from '../export/index.js';
-import { getHeader, type FlowFacts, type FlowRecord, type FlowState, type HeaderList, type RedactionFact, type RequestHead, type ResponseHead, type Timings, type TokenFact } from '../flow/index.js';
-import { redactEncodedBody, redactHeaders, redactTarget, Redactor } from '../redact/index.js';
+import { getHeader, type BodyRef, type FlowRecord, type FlowState, type HeaderList, type RequestHead, type ResponseHead, type Timings, type TokenFact } from '../flow/index.js';
+import { defaultChain, describeRequest, flowFacts, knownClaimsAddon, REDACT_BUFFER_LIMIT, type FactsSoFar, type Pipeline } from '../pipeline/index.js';
+import { Redactor } from '../redact/index.js';
 import { shortPath } from '../inspect/index.js';
-import { Classifier } from '../registry/index.js';
 import { blobDirFor, Recording, type StoredBody } from '../store/index.js';
 import { openHarStream, openSpill, readHarEntries, type HarEntryRead, type HarHeader, type SpilledString } from './har-reader.js';
 import { installRecording, removeRecordingFiles } from './install.js';
@@ -164,17 +164,10 @@ function encodeStream(src: Readable, codec: Codec): Readable {
   );
 }
 
-interface Absorbed {
-  redactions: RedactionFact[];
-  tokens: TokenFact[];
-}
-
-/** Redact a body the way the recorder does: decode its Content-Encoding, redact JSON/form secrets, encode again. */
-function redactBodyAsRecorder(body: Buffer, headers: HeaderList, side: 'request' | 'response', r: Redactor, facts: Absorbed): { body: Buffer; redacted: boolean } {
-  const res = redactEncodedBody(body, getHeader(headers, 'content-type'), getHeader(headers, 'content-encoding'), r, side);
-  facts.redactions.push(...res.redactions);
-  facts.tokens.push(...res.tokens);
-  return { body: res.value, redacted: res.changed };
+/** A body through the chain's body hooks (redaction: decode its Content-Encoding, redact JSON/form secrets, encode again). */
+function bodyThroughChain(body: Buffer, ctx: BodyContext): { body: Buffer; redacted: boolean } {
+  const out = ctx.pipeline.body({ side: ctx.side, bytes: body, contentType: getHeader(ctx.headers, 'content-type'), contentEncoding: getHeader(ctx.headers, 'content-encoding'), facts: ctx.facts }, ctx.request);
+  return { body: out, redacted: out !== body };
 }
 
 /**
@@ -190,15 +183,14 @@ function sha256(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
 }
 
-/** Bodies up to this size are kept in memory and redacted (as the recorder does for JSON and form bodies). */
-const REDACT_BUFFER_LIMIT = 1 << 20;
-
 interface BodyContext {
   rec: Recording;
+  pipeline: Pipeline;
+  /** The (redacted) request head, for messages. */
+  request: RequestHead;
   headers: HeaderList;
   side: 'request' | 'response';
-  redactor: Redactor;
-  facts: Absorbed;
+  facts: FactsSoFar;
   /** `_regtape.requestBody` / `responseBody` from the HAR, if any. */
   info: unknown;
 }
@@ -210,7 +202,7 @@ interface BodyContext {
  */
 async function storeHarBody(body: HarBody, ctx: BodyContext): Promise<{ stored: StoredBody | null; wire: number }> {
   const fromBytes = async (wire: Buffer) => {
-    const red = redactBodyAsRecorder(wire, ctx.headers, ctx.side, ctx.redactor, ctx.facts);
+    const red = bodyThroughChain(wire, ctx);
     const stored = red.body.length ? await ctx.rec.storeBody({ sha256: sha256(red.body), size: red.body.length, buffer: red.body }, redactedFlag(red, wire, ctx.info)) : null;
     return { stored, wire: wire.length };
   };
@@ -262,6 +254,17 @@ function timingsOf(e: Json, hasResponse: boolean): Timings | null {
 
 const STATES: FlowState[] = ['open', 'complete', 'error', 'aborted'];
 
+/** One import: the recording, the addon chain, the tallies. */
+interface ImportRun {
+  rec: Recording;
+  pipeline: Pipeline;
+  summary: ImportSummary;
+  report: (line: string) => void;
+  skip: (why: string) => void;
+  /** Token claims the current entry's `_regtape.tokens` knows, by marker. */
+  known: Map<string, TokenFact>;
+}
+
 /** Import a HAR file into a new recording (or, with `append`, an existing one). */
 export async function importHar(input: string, out: string, opts: ImportOptions = {}): Promise<ImportSummary> {
   const report = opts.report ?? (() => undefined);
@@ -278,188 +281,205 @@ export async function importHar(input: string, out: string, opts: ImportOptions 
   const rec = Recording.open(target, { create: !appending });
   const summary: ImportSummary = { out: outPath, entries: 0, imported: 0, skipped: {}, errors: 0, bodiesOmitted: 0, redactions: 0, creator: null };
   const skip = (why: string) => void (summary.skipped[why] = (summary.skipped[why] ?? 0) + 1);
-  let committed = false;
-  let it: AsyncGenerator<HarEntryRead, HarHeader> | null = null;
+  const entries: { it: AsyncGenerator<HarEntryRead, HarHeader> | null } = { it: null };
   try {
     await rec.transactionAsync(async () => {
-    const session = rec.beginSession('import', { har: path.basename(input) });
-    const redactor = new ImportRedactor();
-    const classifier = new Classifier();
-    const stream = await openHarStream(input);
-    it = readHarEntries(stream, input, { spillDir: rec.bodies.tmpDir });
-    let header: HarHeader = {};
-    for (;;) {
-      const step = await it.next();
-      if (step.done) {
-        header = step.value;
-        break;
-      }
-      const { index, entry, tooLarge, bytes, spills } = step.value;
-      summary.entries++;
-      const where = `entries[${index}]`;
-      if (tooLarge) {
-        report(`${where}: skipped: ${bytes} bytes of JSON, too large to import`);
-        skip('too large');
-        continue;
-      }
-      if (!isObj(entry) || !isObj(entry.request)) {
-        report(`${where}: skipped: not a HAR entry (no request object)`);
-        skip('not an entry');
-        continue;
-      }
-      const req = entry.request;
-      const method = str(req.method)?.toUpperCase();
-      const url = str(req.url);
-      const parts = url ? splitUrl(url) : null;
-      if (!method || !url || !parts) {
-        report(`${where}: skipped: ${!method ? 'no request method' : !url ? 'no request URL' : `not an http(s) URL (${url.split(/[?#]/)[0]!.slice(0, 80)})`}`);
-        skip(!method || !url ? 'not an entry' : 'not http(s)');
-        continue;
-      }
-      const facts: Absorbed = { redactions: [], tokens: [] };
-      const absorb = (r: Absorbed) => {
-        facts.redactions.push(...r.redactions);
-        facts.tokens.push(...r.tokens);
-      };
-      const reqHeadersRaw = headerList(req.headers);
-      const h = redactHeaders(reqHeadersRaw, redactor, 'request');
-      const t = redactTarget(parts.target, redactor);
-      absorb(h);
-      absorb(t);
-      const request: RequestHead = { method, scheme: parts.scheme, host: parts.host, port: parts.port, target: t.value, httpVersion: httpVersion(req.httpVersion), headers: h.value };
-      const label = `${where} ${method} ${request.scheme}://${request.host}${shortPath(request.target, 100)}`;
-      const rt = isObj(entry._regtape) ? entry._regtape : {};
-
-      // Response, or a transport error.
-      const res = isObj(entry.response) ? entry.response : null;
-      const status = res ? num(res.status) : undefined;
-      const errorText = str(rt.error) ?? (res ? str(res._error) : undefined) ?? str(entry._error) ?? null;
-      let response: ResponseHead | null = null;
-      let rawResHeaders: HeaderList = [];
-      if (res && status !== undefined && status > 0) {
-        rawResHeaders = headerList(res.headers);
-        const rh = redactHeaders(rawResHeaders, redactor, 'response');
-        absorb(rh);
-        response = { status, reason: str(res.statusText) ?? '', httpVersion: httpVersion(res.httpVersion), headers: rh.value };
-      } else if (!errorText && rt.state !== 'open' && rt.state !== 'aborted') {
-        // (regtape's own export keeps flows that never got a response: open, or aborted before one.)
-        report(`${label}: skipped: no response in the HAR`);
-        skip('no response');
-        continue;
-      }
-      const timings = timingsOf(entry, !!response);
-      if (!timings) {
-        report(`${label}: skipped: no startedDateTime`);
-        skip('no start time');
-        continue;
-      }
-      let state: FlowState = STATES.includes(rt.state as FlowState) ? (rt.state as FlowState) : response ? 'complete' : 'error';
-      if (!response && state === 'complete') state = 'error';
-      if (!response && state === 'error') summary.errors++;
-
-      // Bodies.
-      const omitted = (side: 'request' | 'response', size: number, info: unknown) => {
-        const i = isObj(info) ? (info as unknown as HarBodyInfo) : null;
-        if (i?.omitted === 'not-stored') return; // not in the original recording either
-        summary.bodiesOmitted++;
-        report(`${label}: ${side} body (${size} bytes) is not in the HAR${i?.omitted === 'max-body' ? ' (left out by --max-body)' : ''}; imported without it`);
-      };
-      const reuse = (info: unknown): StoredBody | null => {
-        // --append to the recording the HAR came from: the left-out body may be there.
-        const i = isObj(info) ? (info as unknown as HarBodyInfo) : null;
-        if (!i?.sha256 || !/^[0-9a-f]{64}$/.test(i.sha256) || !rec.hasBody(i.sha256)) return null;
-        return { ref: { sha256: i.sha256, size: i.size, redacted: !!i.redacted } };
-      };
-      let reqStored: StoredBody | null = null;
-      let reqWire = 0;
-      const post = isObj(req.postData) ? req.postData : undefined;
-      let reqBody = harBody(post, spills);
-      if (reqBody === undefined && post && Array.isArray(post.params) && /^application\/x-www-form-urlencoded/i.test(str(post.mimeType) ?? '')) {
-        reqBody = {
-          bytes: Buffer.from(
-            (post.params as unknown[])
-              .filter(isObj)
-              .map((p) => `${encodeURIComponent(str(p.name) ?? '')}=${encodeURIComponent(str(p.value) ?? '')}`)
-              .join('&'),
-          ),
-        };
-      }
-      if (reqBody !== undefined) {
-        ({ stored: reqStored, wire: reqWire } = await storeHarBody(reqBody, { rec, headers: reqHeadersRaw, side: 'request', redactor, facts, info: rt.requestBody }));
-      } else {
-        const size = num(req.bodySize) ?? 0;
-        if (size > 0 || post) {
-          reqStored = reuse(rt.requestBody);
-          if (!reqStored) omitted('request', size, rt.requestBody);
-          reqWire = Math.max(0, size);
-        }
-      }
-      let resStored: StoredBody | null = null;
-      let resWire = 0;
-      if (response) {
-        const content = isObj(res!.content) ? res!.content : undefined;
-        const resBody = harBody(content, spills);
-        if (resBody !== undefined) {
-          ({ stored: resStored, wire: resWire } = await storeHarBody(resBody, { rec, headers: rawResHeaders, side: 'response', redactor, facts, info: rt.responseBody }));
-        } else {
-          const size = Math.max(num(content?.size) ?? 0, num(res!.bodySize) ?? 0);
-          if (size > 0) {
-            resStored = reuse(rt.responseBody);
-            if (!resStored) omitted('response', size, rt.responseBody);
-            resWire = size;
-          }
-        }
-      }
-
-      // Token claims the HAR's own facts know (an export of a redacted recording: the token is only a marker here).
+      const session = rec.beginSession('import', { har: path.basename(input) });
+      const redactor = new ImportRedactor();
       const known = new Map<string, TokenFact>();
-      if (Array.isArray(rt.tokens)) for (const tk of rt.tokens) if (isObj(tk) && typeof tk.marker === 'string' && isObj(tk.claims)) known.set(tk.marker, tk as unknown as TokenFact);
-      const tokens = facts.tokens.map((tk) => (tk.claims === null && known.has(tk.marker) ? { ...tk, claims: known.get(tk.marker)!.claims } : tk));
-      const flowFacts: FlowFacts = {};
-      if (facts.redactions.length) flowFacts.redactions = facts.redactions;
-      if (tokens.length) flowFacts.tokens = tokens;
-
-      let uuid = typeof rt.uuid === 'string' && /^[0-9a-f-]{36}$/i.test(rt.uuid) ? rt.uuid : randomUUID();
-      if (rec.hasFlowUuid(uuid)) uuid = randomUUID();
-      const port = parts.port;
-      const serverIp = str(entry.serverIPAddress);
-      const flow: FlowRecord = {
-        id: 0,
-        uuid,
-        state,
-        request,
-        requestBody: reqStored?.ref ?? null,
-        response,
-        responseBody: resStored?.ref ?? null,
-        timings,
-        clientAddr: str(rt.clientAddr) ?? null,
-        serverAddr: str(rt.serverAddr) ?? (serverIp ? (serverIp.includes(':') ? `[${serverIp}]:${port}` : `${serverIp}:${port}`) : null),
-        error: response ? (str(rt.error) ?? null) : errorText,
-        requestBytes: num(rt.requestBytes) ?? reqWire,
-        responseBytes: num(rt.responseBytes) ?? resWire,
-        facts: flowFacts,
-      };
-      flow.id = rec.insertOpenFlow(flow);
-      flow.registry = classifier.classify(flow);
-      rec.finishFlow(flow, reqStored, resStored);
-      const comment = str(entry.comment);
-      if (comment) rec.setComment(flow.id, comment);
-      if (rt.marked === true) rec.setMarked(flow.id, true);
-      if (Array.isArray(entry._webSocketMessages) && entry._webSocketMessages.length) report(`${label}: WebSocket messages are not imported (the handshake is)`);
-      summary.imported++;
-    }
-    summary.redactions = redactor.fresh.size;
-    if (header.creator?.name) summary.creator = [header.creator.name, header.creator.version].filter(Boolean).join(' ');
-    rec.setSessionOptions(session, { har: path.basename(input), creator: summary.creator, version: header.version ?? null });
+      // The recorder's chain, with the claims the HAR already knew filled in before classification.
+      const pipeline = defaultChain({ redactor, before: [knownClaimsAddon((m) => known.get(m)?.claims)], onFailure: (a, hook, e, req) => report(`${describeRequest(req)}: addon ${a.name} failed in ${hook}: ${e.message}`) });
+      const run: ImportRun = { rec, pipeline, summary, report, skip, known };
+      entries.it = readHarEntries(await openHarStream(input), input, { spillDir: rec.bodies.tmpDir });
+      let header: HarHeader;
+      for (let step = await entries.it.next(); ; step = await entries.it.next()) {
+        if (step.done) {
+          header = step.value;
+          break;
+        }
+        summary.entries++;
+        await importEntry(run, step.value);
+      }
+      summary.redactions = redactor.fresh.size;
+      if (header.creator?.name) summary.creator = [header.creator.name, header.creator.version].filter(Boolean).join(' ');
+      rec.setSessionOptions(session, { har: path.basename(input), creator: summary.creator, version: header.version ?? null });
     });
-    committed = true;
   } catch (e) {
-    await (it as AsyncGenerator<HarEntryRead, HarHeader> | null)?.return({}).catch(() => undefined); // removes spilled strings
+    await entries.it?.return({}).catch(() => undefined); // removes spilled strings
     rec.close();
     if (!appending) removeRecordingFiles(target);
     throw e;
   }
   rec.close();
-  if (!appending && committed) installRecording(target, outPath, { force: false });
+  if (!appending) installRecording(target, outPath, { force: false });
   return summary;
+}
+
+/** The request of an entry, checked: method, URL, scheme; null (reported, skipped) when it is not importable. */
+function entryRequest(run: ImportRun, read: HarEntryRead): { req: Json; method: string; parts: NonNullable<ReturnType<typeof splitUrl>> } | null {
+  const { index, entry, tooLarge, bytes } = read;
+  const where = `entries[${index}]`;
+  if (tooLarge) {
+    run.report(`${where}: skipped: ${bytes} bytes of JSON, too large to import`);
+    run.skip('too large');
+    return null;
+  }
+  if (!isObj(entry) || !isObj(entry.request)) {
+    run.report(`${where}: skipped: not a HAR entry (no request object)`);
+    run.skip('not an entry');
+    return null;
+  }
+  const req = entry.request;
+  const method = str(req.method)?.toUpperCase();
+  const url = str(req.url);
+  const parts = url ? splitUrl(url) : null;
+  if (!method || !url || !parts) {
+    run.report(`${where}: skipped: ${!method ? 'no request method' : !url ? 'no request URL' : `not an http(s) URL (${url.split(/[?#]/)[0]!.slice(0, 80)})`}`);
+    run.skip(!method || !url ? 'not an entry' : 'not http(s)');
+    return null;
+  }
+  return { req, method, parts };
+}
+
+/** One HAR entry through the chain and into the recording (or skipped, with a report line). */
+async function importEntry(run: ImportRun, read: HarEntryRead): Promise<void> {
+  const checked = entryRequest(run, read);
+  if (!checked) return;
+  const { req, method, parts } = checked;
+  const entry = read.entry as Json;
+  const facts: FactsSoFar = { redactions: [], tokens: [] };
+  const reqHeadersRaw = headerList(req.headers);
+  // CONNECT has the authority as its target (flowUrl writes it as scheme://host:port).
+  const target = method === 'CONNECT' ? `${parts.host.includes(':') ? `[${parts.host}]` : parts.host}:${parts.port}` : parts.target;
+  const request: RequestHead = { method, scheme: parts.scheme, host: parts.host, port: parts.port, target, httpVersion: httpVersion(req.httpVersion), headers: reqHeadersRaw };
+  run.pipeline.requestHead({ request, facts });
+  const label = `entries[${read.index}] ${method} ${request.scheme}://${request.host}${shortPath(request.target, 100)}`;
+  const rt = isObj(entry._regtape) ? entry._regtape : {};
+  const outcome = entryOutcome(run, entry, rt, label);
+  if (!outcome) return;
+  const { res, rawResHeaders, state, timings } = outcome;
+  let response: ResponseHead | null = null;
+  if (outcome.response) {
+    response = { ...outcome.response };
+    run.pipeline.responseHead({ request, response, facts });
+  }
+  if (!response && state === 'error') run.summary.errors++;
+  const bodies = await entryBodies(run, { req, res: response ? res : null, rt, request, reqHeadersRaw, rawResHeaders, label, facts, spills: read.spills });
+  run.known.clear();
+  if (Array.isArray(rt.tokens)) for (const tk of rt.tokens) if (isObj(tk) && typeof tk.marker === 'string' && isObj(tk.claims)) run.known.set(tk.marker, tk as unknown as TokenFact);
+  let uuid = typeof rt.uuid === 'string' && /^[0-9a-f-]{36}$/i.test(rt.uuid) ? rt.uuid : randomUUID();
+  if (run.rec.hasFlowUuid(uuid)) uuid = randomUUID();
+  const serverIp = str(entry.serverIPAddress);
+  const flow: FlowRecord = {
+    id: 0,
+    uuid,
+    state,
+    request,
+    requestBody: bodies.request.stored?.ref ?? null,
+    response,
+    responseBody: bodies.response.stored?.ref ?? null,
+    timings,
+    clientAddr: str(rt.clientAddr) ?? null,
+    serverAddr: str(rt.serverAddr) ?? (serverIp ? (serverIp.includes(':') ? `[${serverIp}]:${parts.port}` : `${serverIp}:${parts.port}`) : null),
+    error: response ? (str(rt.error) ?? null) : outcome.errorText,
+    requestBytes: num(rt.requestBytes) ?? bodies.request.wire,
+    responseBytes: num(rt.responseBytes) ?? bodies.response.wire,
+    facts: flowFacts(facts),
+  };
+  flow.id = run.rec.insertOpenFlow(flow);
+  const described = { request: bodies.request.described, response: bodies.response.described };
+  run.pipeline.flowFinished({ flow, bodies: { request: bodies.request.stored?.inline ?? null, response: bodies.response.stored?.inline ?? null }, described });
+  run.rec.finishFlow(flow, bodies.request.stored, bodies.response.stored);
+  const comment = str(entry.comment);
+  if (comment) run.rec.setComment(flow.id, comment);
+  if (rt.marked === true) run.rec.setMarked(flow.id, true);
+  if (Array.isArray(entry._webSocketMessages) && entry._webSocketMessages.length) run.report(`${label}: WebSocket messages are not imported (the handshake is)`);
+  run.pipeline.flowStored(flow);
+  run.summary.imported++;
+}
+
+/** The response head (or a transport error), state and timings of an entry; null (reported, skipped) when it has none of them. */
+function entryOutcome(run: ImportRun, entry: Json, rt: Json, label: string) {
+  const res = isObj(entry.response) ? entry.response : null;
+  const status = res ? num(res.status) : undefined;
+  const errorText = str(rt.error) ?? (res ? str(res._error) : undefined) ?? str(entry._error) ?? null;
+  let response: ResponseHead | null = null;
+  let rawResHeaders: HeaderList = [];
+  if (res && status !== undefined && status > 0) {
+    rawResHeaders = headerList(res.headers);
+    response = { status, reason: str(res.statusText) ?? '', httpVersion: httpVersion(res.httpVersion), headers: rawResHeaders };
+  } else if (!errorText && rt.state !== 'open' && rt.state !== 'aborted') {
+    // (regtape's own export keeps flows that never got a response: open, or aborted before one.)
+    run.report(`${label}: skipped: no response in the HAR`);
+    run.skip('no response');
+    return null;
+  }
+  const timings = timingsOf(entry, !!response);
+  if (!timings) {
+    run.report(`${label}: skipped: no startedDateTime`);
+    run.skip('no start time');
+    return null;
+  }
+  let state: FlowState = STATES.includes(rt.state as FlowState) ? (rt.state as FlowState) : response ? 'complete' : 'error';
+  if (!response && state === 'complete') state = 'error';
+  return { res, response, rawResHeaders, state, timings, errorText };
+}
+
+interface EntryBody {
+  stored: StoredBody | null;
+  /** Bytes on the wire (the HAR's size when the body itself is not there). */
+  wire: number;
+  /** The body `_regtape` describes when the HAR left its bytes out (for digest checks). */
+  described?: BodyRef;
+}
+
+/** The request and response bodies of an entry, through the chain's body hooks and into the store. */
+async function entryBodies(
+  run: ImportRun,
+  e: { req: Json; res: Json | null; rt: Json; request: RequestHead; reqHeadersRaw: HeaderList; rawResHeaders: HeaderList; label: string; facts: FactsSoFar; spills: Map<string, SpilledString> },
+): Promise<{ request: EntryBody; response: EntryBody }> {
+  const ctx = (headers: HeaderList, side: 'request' | 'response', info: unknown): BodyContext => ({ rec: run.rec, pipeline: run.pipeline, request: e.request, headers, side, facts: e.facts, info });
+  const absent = (side: 'request' | 'response', size: number, info: unknown): EntryBody => {
+    const i = isObj(info) ? (info as unknown as HarBodyInfo) : null;
+    const validSha = !!i?.sha256 && /^[0-9a-f]{64}$/.test(i.sha256);
+    // --append to the recording the HAR came from: the left-out body may be there.
+    if (validSha && run.rec.hasBody(i!.sha256!)) return { stored: { ref: { sha256: i!.sha256, size: i!.size, redacted: !!i!.redacted } }, wire: size };
+    if (i?.omitted !== 'not-stored') {
+      run.summary.bodiesOmitted++;
+      run.report(`${e.label}: ${side} body (${size} bytes) is not in the HAR${i?.omitted === 'max-body' ? ' (left out by --max-body)' : ''}; imported without it`);
+    }
+    return { stored: null, wire: size, described: validSha ? { sha256: i!.sha256, size: i!.size, redacted: !!i!.redacted } : undefined };
+  };
+  let request: EntryBody = { stored: null, wire: 0 };
+  const post = isObj(e.req.postData) ? e.req.postData : undefined;
+  const reqBody = harBody(post, e.spills) ?? formBody(post);
+  if (reqBody !== undefined) request = await storeHarBody(reqBody, ctx(e.reqHeadersRaw, 'request', e.rt.requestBody));
+  else {
+    const size = num(e.req.bodySize) ?? 0;
+    if (size > 0 || post) request = absent('request', Math.max(0, size), e.rt.requestBody);
+  }
+  let response: EntryBody = { stored: null, wire: 0 };
+  if (e.res) {
+    const content = isObj(e.res.content) ? e.res.content : undefined;
+    const resBody = harBody(content, e.spills);
+    if (resBody !== undefined) response = await storeHarBody(resBody, ctx(e.rawResHeaders, 'response', e.rt.responseBody));
+    else {
+      const size = Math.max(num(content?.size) ?? 0, num(e.res.bodySize) ?? 0);
+      if (size > 0) response = absent('response', size, e.rt.responseBody);
+    }
+  }
+  return { request, response };
+}
+
+/** A urlencoded form given only as `params` (no `text`), as its bytes. */
+function formBody(post: Json | undefined): HarBody | undefined {
+  if (!post || !Array.isArray(post.params) || !/^application\/x-www-form-urlencoded/i.test(str(post.mimeType) ?? '')) return undefined;
+  return {
+    bytes: Buffer.from(
+      (post.params as unknown[])
+        .filter(isObj)
+        .map((p) => `${encodeURIComponent(str(p.name) ?? '')}=${encodeURIComponent(str(p.value) ?? '')}`)
+        .join('&'),
+    ),
+  };
 }

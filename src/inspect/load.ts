@@ -1,5 +1,6 @@
 import { getHeader, type FlowRecord } from '../flow/index.js';
-import { buildOperations, Classifier, isManifestType, parseManifest, type Operation, type ParsedManifest, type RegistryErrorBody } from '../registry/index.js';
+import { describeFlows } from '../pipeline/index.js';
+import { buildOperations, isManifestType, parseManifest, type Operation, type ParsedManifest, type RegistryErrorBody } from '../registry/index.js';
 import type { Recording } from '../store/index.js';
 
 /** Manifest bodies above this size are not parsed for the operation tree. */
@@ -21,11 +22,7 @@ export interface LoadedRecording {
  * without them, in order), parse manifest bodies, and group flows into operations.
  */
 export async function loadRecording(rec: Recording): Promise<LoadedRecording> {
-  const flows = rec.list();
-  if (flows.some((f) => !f.registry)) {
-    const c = new Classifier();
-    for (const f of flows) c.fill(f);
-  }
+  const flows = describeFlows(rec.list());
   const manifests = new Map<number, ParsedManifest>();
   for (const f of flows) {
     if (f.registry?.role !== 'manifest') continue;

@@ -1,2 +1,2 @@
-export { Recorder, flowLine } from './recorder.js';
-export type { ActiveExchange, RecorderAddon, RecorderOptions, RecorderStats } from './recorder.js';
+export { Recorder } from './recorder.js';
+export type { ActiveExchange, RecorderOptions, RecorderStats } from './recorder.js';

@@ -1,4 +1,4 @@
-import { getHeader, getHeaders, type AuthClass, type FlowRecord, type RegistryFacts, type Role, type Scope } from '../flow/index.js';
+import { getHeader, getHeaders, type AuthClass, type BodyRef, type FlowRecord, type RegistryFacts, type Role, type Scope } from '../flow/index.js';
 import { baseMediaType } from './media-types.js';
 import { digestInPath, isDigest, matchRoute, splitTarget } from './routes.js';
 
@@ -98,11 +98,17 @@ export class Classifier {
   private readonly redirects = new Map<string, RedirectInfo>();
   private readonly redirectsByDigest = new Map<string, RedirectInfo>();
 
-  /**
-   * Classify one flow. `extra.requestBody` (the stored, redacted bytes of a small request
-   * body) lets an OAuth POST token request show its scopes, which travel in the form.
-   */
+  /** Classify one flow and check its body against the digests it claims (`describe` + `checkDigests`). */
   classify(flow: FlowRecord, extra: { requestBody?: Buffer | null } = {}): RegistryFacts {
+    return checkDigests(flow, this.describe(flow, extra));
+  }
+
+  /**
+   * What one flow is (role, registry, repository, digest, scopes; no digest check).
+   * `extra.requestBody` (the stored, redacted bytes of a small request body) lets an
+   * OAuth POST token request show its scopes, which travel in the form.
+   */
+  describe(flow: FlowRecord, extra: { requestBody?: Buffer | null } = {}): RegistryFacts {
     const req = flow.request;
     const res = flow.response;
     const { path, query } = splitTarget(req.target);
@@ -140,7 +146,7 @@ export class Classifier {
       }
       const granted = (flow.facts.tokens ?? []).filter((t) => t.where.startsWith('response.body'));
       if (granted.length) facts.scopesGranted = granted.flatMap((t) => scopesFromClaims(t.claims));
-      return this.finish(flow, facts);
+      return facts;
     }
 
     if (route) {
@@ -199,7 +205,7 @@ export class Classifier {
           break;
         }
       }
-      return this.finish(flow, facts);
+      return facts;
     }
 
     // Not a registry path: a CDN / storage download we were redirected to?
@@ -219,7 +225,7 @@ export class Classifier {
       facts.digest = digestInPath(path);
       facts.reference = facts.digest;
     }
-    return this.finish(flow, facts);
+    return facts;
   }
 
   /**
@@ -232,27 +238,30 @@ export class Classifier {
     flow.registry ??= facts;
     return flow.registry;
   }
+}
 
-  /** Digest checks: the stored body's sha256 against the URL digest and Docker-Content-Digest. */
-  private finish(flow: FlowRecord, facts: RegistryFacts): RegistryFacts {
-    const res = flow.response;
-    const body = flow.responseBody;
-    const role: Role = facts.role;
-    const checkable = (role === 'manifest' || role === 'blob' || role === 'cdn-blob') && flow.request.method === 'GET' && res?.status === 200 && flow.state === 'complete';
-    if (!checkable || !body || body.redacted || !body.sha256) return facts;
-    const actual = `sha256:${body.sha256}`;
-    const problems: string[] = [];
-    const urlDigest = facts.reference && isDigest(facts.reference) ? facts.reference : null;
-    if (urlDigest?.startsWith('sha256:') && urlDigest !== actual) problems.push(`body is ${actual}, URL asks for ${urlDigest}`);
-    const dcd = getHeader(res.headers, 'docker-content-digest');
-    if (dcd?.startsWith('sha256:') && dcd !== actual && role !== 'cdn-blob') problems.push(`body is ${actual}, Docker-Content-Digest says ${dcd}`);
-    const sha256Known = !!urlDigest?.startsWith('sha256:') || !!dcd?.startsWith('sha256:');
-    if (problems.length) {
-      facts.digestCheck = 'mismatch';
-      facts.digestProblem = problems.join('; ');
-    } else if (sha256Known) facts.digestCheck = 'ok';
-    return facts;
-  }
+/**
+ * Digest checks: the body's sha256 against the URL digest and Docker-Content-Digest.
+ * `body` defaults to the stored response body; an import passes the one its source
+ * describes when the bytes were left out (sets `facts.digestCheck`, returns `facts`).
+ */
+export function checkDigests(flow: FlowRecord, facts: RegistryFacts, body: BodyRef | null | undefined = flow.responseBody): RegistryFacts {
+  const res = flow.response;
+  const role: Role = facts.role;
+  const checkable = (role === 'manifest' || role === 'blob' || role === 'cdn-blob') && flow.request.method === 'GET' && res?.status === 200 && flow.state === 'complete';
+  if (!checkable || !body || body.redacted || !body.sha256) return facts;
+  const actual = `sha256:${body.sha256}`;
+  const problems: string[] = [];
+  const urlDigest = facts.reference && isDigest(facts.reference) ? facts.reference : null;
+  if (urlDigest?.startsWith('sha256:') && urlDigest !== actual) problems.push(`body is ${actual}, URL asks for ${urlDigest}`);
+  const dcd = getHeader(res.headers, 'docker-content-digest');
+  if (dcd?.startsWith('sha256:') && dcd !== actual && role !== 'cdn-blob') problems.push(`body is ${actual}, Docker-Content-Digest says ${dcd}`);
+  const sha256Known = !!urlDigest?.startsWith('sha256:') || !!dcd?.startsWith('sha256:');
+  if (problems.length) {
+    facts.digestCheck = 'mismatch';
+    facts.digestProblem = problems.join('; ');
+  } else if (sha256Known) facts.digestCheck = 'ok';
+  return facts;
 }
 
 /** The form fields of a urlencoded POST body, if that is what the flow carried. */

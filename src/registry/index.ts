@@ -1,6 +1,6 @@
 export type { Role, AuthClass, Scope, RegistryFacts } from './types.js';
 export { ROLES } from './types.js';
-export { Classifier, classifyAll, emptyFacts, parseScope, parseScopes, parseChallenge, acceptSet, authClass } from './classify.js';
+export { Classifier, checkDigests, classifyAll, emptyFacts, parseScope, parseScopes, parseChallenge, acceptSet, authClass } from './classify.js';
 export { matchRoute, splitTarget, isDigest, digestInPath } from './routes.js';
 export type { Route } from './routes.js';
 export { MediaTypes, baseMediaType, isIndex, isImageManifest, isSchema1, isManifestType, isConfig, isOci, describeMediaType } from './media-types.js';

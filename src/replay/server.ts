@@ -6,7 +6,7 @@ import { defaultHome, LeafFactory, loadOrCreateAuthority } from '../ca/index.js'
 import { flowUrl } from '../flow/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
 import { HostMap, startProxy, type RunningProxy } from '../proxy/index.js';
-import { Classifier } from '../registry/index.js';
+import { FlowDescriber } from '../pipeline/index.js';
 import { Recording } from '../store/index.js';
 import { buildCatalog, type Catalog } from './catalog.js';
 import { Responder, type Miss } from './responder.js';
@@ -84,8 +84,9 @@ export async function startReplay(o: ReplayOptions): Promise<ReplayHandle> {
   const rec = typeof o.recording === 'string' ? Recording.open(o.recording, { readonly: true }) : o.recording;
   const ownsRecording = typeof o.recording === 'string';
   const flows = rec.list();
-  const classifier = new Classifier();
-  for (const f of flows) classifier.fill(f);
+  const describer = new FlowDescriber();
+  for (const f of flows) describer.describe(f);
+  const classifier = describer.classifier;
   const catalog: Catalog = buildCatalog(flows, (sha) => rec.readBodySync(sha, 4 << 20));
   if (o.registry && !catalog.registries.has(canonicalRegistry(o.registry))) {
     throw new RegtapeError('bad-argument', `--registry ${o.registry}: not in the recording (recorded: ${[...catalog.registries.keys()].join(', ') || 'none'})`);

@@ -1,6 +1,7 @@
 import { getHeader, type FlowRecord } from '../flow/index.js';
 import { parseErrorBody } from '../inspect/index.js';
-import { buildOperations, Classifier, isManifestType, parseManifest, type Operation, type ParsedManifest, type RegistryErrorBody } from '../registry/index.js';
+import { FlowDescriber } from '../pipeline/index.js';
+import { buildOperations, isManifestType, parseManifest, type Operation, type ParsedManifest, type RegistryErrorBody } from '../registry/index.js';
 import type { Backend } from './rows.js';
 
 /** Manifest bodies above this size are not parsed. */
@@ -36,7 +37,7 @@ export class FlowModel {
   private digestIdx: { version: number; map: Map<string, FlowRecord[]> } | null = null;
   private readonly manifests = new Map<number, ParsedManifest | null>();
   private ops: { version: number; ops: Operation[] } | null = null;
-  private classifier: Classifier | null = null;
+  private describer: FlowDescriber | null = null;
 
   /** Flows in the backend when loading started (for "loading of N"). */
   readonly expected: number | null;
@@ -68,16 +69,20 @@ export class FlowModel {
     return rows;
   }
 
-  /** Recordings made before classification existed: classify in order, as `regtape show` does. */
+  /**
+   * Recordings made before classification existed: describe in order, as `regtape show`
+   * does (the one describer; it reads each flow's headers from the backend).
+   */
   private classify(rows: FlowRecord[]): void {
+    if (!this.describer && rows.every((f) => f.registry)) return;
+    this.describer ??= new FlowDescriber();
     for (const f of rows) {
-      // Rows with stored facts are skipped: classifying reads their headers from the recording.
-      if (f.registry) continue;
-      this.classifier ??= new Classifier();
       try {
-        f.registry = this.classifier.classify(f);
+        const full = this.backend.full(f.id) ?? f;
+        this.describer.describe(full);
+        f.registry ??= full.registry ?? null;
       } catch {
-        f.registry = null;
+        f.registry ??= null;
       }
     }
   }

@@ -263,6 +263,32 @@ describe('recording proxy', () => {
     expect(again.stdout).toBe('200');
   });
 
+  it('runs a --addon file on every flow, after redaction and classification', async () => {
+    const addonFile = path.join(dir, 'tag.mjs');
+    const seen = path.join(dir, 'seen.jsonl');
+    fs.writeFileSync(
+      addonFile,
+      `import fs from 'node:fs';
+export default {
+  name: 'tag',
+  flowStored(flow) { fs.appendFileSync(${JSON.stringify(seen)}, JSON.stringify({ target: flow.request.target, role: flow.registry?.role, auth: flow.request.headers.find(([n]) => n.toLowerCase() === 'authorization')?.[1] }) + '\\n'); },
+};`,
+    );
+    const rec = await startRecording({ listen: '127.0.0.1:0', out: path.join(dir, 'addon.db'), map: [`origin.test=127.0.0.1:${origin.port}`], upstreamCa: [origin.caPath], quiet: true, home: path.join(dir, 'home'), addon: [addonFile] }, silentLogger);
+    try {
+      const r = await curl(['-x', rec.proxy.url, '--cacert', caPath, '-H', 'Authorization: Bearer s3cret-token', 'https://origin.test/v2/']);
+      expect(r.code).toBe(0);
+      await rec.recorder.drain();
+      const line = JSON.parse(fs.readFileSync(seen, 'utf8').trim()) as { target: string; role: string; auth: string };
+      expect(line.target).toBe('/v2/');
+      expect(line.role).toBe('ping');
+      // The addon sees what is stored: the token is already a marker.
+      expect(line.auth).toMatch(/^Bearer REDACTED-[0-9a-f]{8}$/);
+    } finally {
+      await rec.stop();
+    }
+  });
+
   it('answers a malformed CONNECT target with 400', async () => {
     const reply = await new Promise<string>((resolve) => {
       const s = net.connect(session.proxy.port, '127.0.0.1', () => s.write('CONNECT not-a-target HTTP/1.1\r\nHost: x\r\n\r\n'));
