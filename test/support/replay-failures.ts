@@ -38,6 +38,7 @@ export async function buildFailuresRecording(dbPath: string): Promise<FailuresFi
     unavailable: Buffer.from('<html><body>503 Service Temporarily Unavailable</body></html>\n'),
     internal: err('UNKNOWN', 'unknown error', { DriverName: 'filesystem' }),
     tags: Buffer.from('{"name":"lab/app","tags":["1","nope"]}\n'),
+    badCredentials: Buffer.from('{"details":"incorrect username or password"}'),
   };
   const rec = Recording.open(dbPath, { create: true });
   const flows: Record<string, number> = {};
@@ -77,6 +78,17 @@ export async function buildFailuresRecording(dbPath: string): Promise<FailuresFi
       resHeaders: [json, api, ['Link', '</v2/lab/app/tags/list?last=nope&n=2>; rel="next"'], ['Warning', '299 - "this repository is deprecated"']],
       body: bodies.tags,
     });
+    // Token server: wrong credentials (Basic) for a push scope.
+    await add('tokenDenied', {
+      host: 'auth.test',
+      target: `/token?scope=${encodeURIComponent('repository:lab/app:push,pull')}&service=registry.test`,
+      reqHeaders: [['Authorization', 'Basic REDACTED-9']],
+      status: 401,
+      resHeaders: [json, ['Www-Authenticate', 'Basic realm="registry.test token server"']],
+      body: bodies.badCredentials,
+    });
+    // A HEAD whose manifest body was never fetched.
+    await add('headOnly', { method: 'HEAD', target: m('lab/headonly', '1'), reqHeaders: [BEARER], status: 200, resHeaders: okHeaders(`sha256:${'4'.repeat(64)}`), headLength: 1234 });
     // Docker Hub, recorded as registry-1.docker.io.
     await add('hub', { host: 'registry-1.docker.io', target: m('library/alpine', 'latest'), reqHeaders: [...accept(DOCKERD_ACCEPTS), BEARER], status: 200, resHeaders: okHeaders(digestOf(ok)), body: ok });
     // An OCI index fetched with Docker-only Accept is the negotiation 404 on the registry too; fetched properly here.

@@ -99,8 +99,23 @@ describe('recorded non-success answers replay as recorded (status, body bytes, h
     expect(c.params).toMatchObject({ service: 'registry.test', scope: 'repository:lab/missing:pull', error: 'insufficient_scope' });
   });
 
-  it('none of these is a miss', () => {
-    expect(replay.misses()).toEqual([]);
+  it('a token request the token server refused (wrong credentials) gets the recorded 401', async () => {
+    const r = await send(`https://auth.test/token?service=registry.test&scope=${encodeURIComponent('repository:lab/app:pull,push')}`, ['Authorization', 'Basic d3Jvbmc6d3Jvbmc=']);
+    expect(r.status).toBe(401);
+    expect(r.body.equals(fx.bodies.badCredentials)).toBe(true);
+    expect(r.h('www-authenticate')).toBe('Basic realm="registry.test token server"');
+  });
+
+  it('a recorded HEAD whose body was never fetched still answers a HEAD (recorded length and digest); a GET is a miss', async () => {
+    const head = await send(`${REG}/v2/lab/headonly/manifests/1`, BEARER, 'HEAD');
+    expect([head.status, head.h('content-length'), head.h('docker-content-digest')]).toEqual([200, '1234', `sha256:${'4'.repeat(64)}`]);
+    const before = replay.misses().length;
+    expect((await send(`${REG}/v2/lab/headonly/manifests/1`)).status).toBe(404);
+    expect(replay.misses().slice(before).map((m) => m.matcher)).toEqual(['tag']);
+  });
+
+  it('none of the recorded answers is a miss', () => {
+    expect(replay.misses().filter((m) => !m.url.includes('/lab/headonly/'))).toEqual([]);
   });
 });
 
