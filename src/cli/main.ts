@@ -10,6 +10,8 @@ import { registerInterop } from './interop.js';
 import { filterHelp, filtersHelpPage } from '../filter/index.js';
 import { ERRORS, EXIT, formatError, RegtapeError } from '../errors/index.js';
 import { SHOW_SCHEMA, VERIFY_SCHEMA } from '../inspect/index.js';
+import { REPORT_SCHEMA } from '../report/index.js';
+import { runReport } from './report.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -180,6 +182,15 @@ Examples:
 
   registerUi(program);
   registerInterop(program);
+  program
+    .command('report')
+    .description('write one self-contained HTML page about a recording: operations, per-layer waterfall, manifest tree, token scopes, problems, every flow')
+    .argument('<file.db>', 'recording')
+    .option('-o, --output <report.html>', 'where to write the page (default: NAME.report.html in the current directory)')
+    .option('--json', `print the model behind the page instead (schema ${REPORT_SCHEMA}, docs/JSON.md)`)
+    .addHelpText('after', '\nThe page has no script and loads nothing (a Content-Security-Policy forbids it); headers and bodies\nappear as stored, so secrets are REDACTED markers. Small enough to attach to a bug report.\n\nExamples:\n  regtape report pull.db -o pull.html\n  regtape report pull.db --json | jq \'.operations[].waterfall[] | select(.kind == "layer")\'')
+    .action(async (file: string, opts: { output?: string; json?: boolean }) => runReport(file, opts));
+
   registerHelp(program);
   return program;
 }

@@ -28,6 +28,7 @@ const ALLOWED: Record<string, string[]> = {
   export: ['flow', 'registry', 'filter', 'store', 'inspect', 'redact', 'log', 'pipeline'],
   import: ['flow', 'registry', 'store', 'redact', 'log', 'export', 'inspect', 'pipeline'],
   diff: ['flow', 'registry', 'store', 'inspect', 'filter', 'pipeline'],
+  report: ['flow', 'registry', 'store', 'inspect', 'pipeline'],
   cli: ['*'],
 };
 const PURE = new Set(['flow', 'redact', 'registry', 'filter', 'errors', 'term']);
