@@ -109,7 +109,7 @@ describe.skipIf(!chromium)('report in headless Chromium', () => {
       expect(errors).toEqual([]);
       expect(requests).toEqual([]);
       // The alpine pull: 2 layers; the oci pull: 1 layer — one bar each, drawn with a visible width.
-      const bars = await page.$$eval('section.op', (ops) => ops.map((op) => [...op.querySelectorAll('.wf-row[data-kind="layer"]')].map((r) => (r.querySelector('.seg.transfer') as HTMLElement).getBoundingClientRect().width)));
+      const bars = await page.$$eval('section.op', (ops) => ops.map((op) => [...op.querySelectorAll('.wf-row[data-kind="layer"]')].map((r) => (r.querySelector('.seg.transfer') as unknown as { getBoundingClientRect(): { width: number } }).getBoundingClientRect().width)));
       expect(bars.map((b) => b.length)).toEqual([2, 1]);
       for (const w of bars.flat()) expect(w).toBeGreaterThan(0);
       expect(await page.title()).toBe('regtape report: fixtures/dockerd-pull-multiarch.db');
