@@ -1,4 +1,7 @@
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import { diffRecordings, renderDiff } from '../diff/index.js';
 import { DEFAULT_MAX_BODY, exportOciLayout, indexWord, parseSize, Sink, writeCurl, writeFileAtomically, writeHar, type OciExportResult } from '../export/index.js';
@@ -107,6 +110,25 @@ function importSummary(s: ImportSummary, input: string, out: string): string {
   return `imported ${s.imported} of ${s.entries} entries from ${input}${s.creator ? ` (${s.creator})` : ''} into ${out}${parts.length ? `: ${parts.join(', ')}` : ''}`;
 }
 
+/**
+ * `-` is standard input: streamed into a private temporary file first (the HAR reader
+ * needs a file it can reopen; memory stays bounded), removed afterwards.
+ */
+async function withInputFile(input: string, run: (file: string) => Promise<void>): Promise<void> {
+  if (input !== '-') return run(input);
+  if (process.stdin.isTTY) throw new RegtapeError('bad-argument', "import -: standard input is a terminal; pipe a HAR into it (e.g. `cat save.har | regtape import - --out x.db`)");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'regtape-stdin-'));
+  try {
+    const file = path.join(dir, 'stdin.har');
+    await pipeline(process.stdin, fs.createWriteStream(file, { mode: 0o600 }));
+    await run(file).catch((e: unknown) => {
+      throw e instanceof RegtapeError ? new RegtapeError(e.code, e.message.replaceAll(file, 'standard input'), { cause: e }) : e;
+    });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Registers `regtape export`, `import`, `diff` and `merge`. */
 export function registerInterop(program: Command): void {
   program
@@ -155,7 +177,7 @@ Examples:
   program
     .command('import')
     .description('import a HAR file (mitmproxy save.har, browsers, Charles, regtape export) as a new recording')
-    .argument('<in.har>', 'HAR file (also gzip- or zlib-compressed, e.g. mitmproxy .zhar)')
+    .argument('<in.har>', "HAR file (also gzip- or zlib-compressed, e.g. mitmproxy .zhar); '-' reads standard input")
     .requiredOption('-o, --out <file.db>', 'recording to create (bodies over 64 KiB go to <name>.blobs/ beside it)')
     .option('--append', 'add the flows to an existing recording instead of refusing to touch it')
     .addHelpText(
@@ -174,11 +196,14 @@ HAR was read (temp file + rename); --append adds everything in one transaction.
 
 Examples:
   regtape import save.har --out mitm.db
-  regtape import pull.har --out pull.db --append`,
+  regtape import pull.har --out pull.db --append
+  mitmdump -nr flows --set hardump=/dev/stdout | regtape import - --out mitm.db`,
     )
     .action(async (input: string, o: { out: string; append?: boolean }) => {
-      const summary = await importHar(input, o.out, { append: o.append, report: (l) => err(`regtape import: ${l}`) });
-      err(importSummary(summary, input, o.out));
+      await withInputFile(input, async (file) => {
+        const summary = await importHar(file, o.out, { append: o.append, report: (l) => err(`regtape import: ${l}`) });
+        err(importSummary(summary, input === '-' ? 'standard input' : input, o.out));
+      });
     });
 
   program

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { LeafFactory, loadOrCreateAuthority } from '../ca/index.js';
 import { captureConsole, createLogger, type Logger } from '../log/index.js';
@@ -28,6 +29,8 @@ export interface RecordOptions {
   ui?: boolean;
   /** User addon files (ES modules exporting an addon), run after the default chain. */
   addon?: string[];
+  /** Add to an existing recording (without it, an existing --out is refused). */
+  append?: boolean;
   home: string;
 }
 
@@ -40,13 +43,42 @@ export interface RecordSession {
   stop(): Promise<string>;
 }
 
-/** Split `HOST:PORT` / `[v6]:PORT` / `PORT`. */
-export function parseListen(s: string): { host: string; port: number } {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s) ?? /^()(\d+)$/.exec(s);
-  if (!m) throw new RegtapeError('bad-argument', `--listen ${s}: expected HOST:PORT, e.g. 127.0.0.1:8080`);
+/** Split `HOST:PORT` / `[v6]:PORT` / `PORT`, rejecting anything else (before anything starts). */
+export function parseListen(s: string, flag = '--listen'): { host: string; port: number } {
+  const m = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(s) ?? /^([A-Za-z0-9.-]+):(\d{1,5})$/.exec(s) ?? /^()(\d{1,5})$/.exec(s);
+  if (!m) throw new RegtapeError('bad-argument', `${flag} ${s}: expected HOST:PORT with a numeric port, e.g. 127.0.0.1:8080`);
   const port = Number(m[2]);
-  if (port > 65535) throw new RegtapeError('bad-argument', `--listen ${s}: port out of range`);
+  if (port > 65535) throw new RegtapeError('bad-argument', `${flag} ${s}: port ${port} is out of range (0-65535)`);
+  if (m[1] && m[1].includes(':') && net.isIPv6(m[1]) === false) throw new RegtapeError('bad-argument', `${flag} ${s}: ${m[1]} is not an IPv6 address`);
   return { host: m[1] || '127.0.0.1', port };
+}
+
+/** Fail with port-in-use (exit 3) if HOST:PORT cannot be bound, before any file is created. */
+export async function assertCanListen(host: string, port: number, flag = '--listen'): Promise<void> {
+  if (port === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EADDRINUSE') reject(new RegtapeError('port-in-use', `${host}:${port} is already in use; pick another address with ${flag} (or stop what holds it)`));
+      else if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') reject(new RegtapeError('bad-argument', `${flag} ${host}:${port}: ${host} is not an address of this machine`));
+      else if (e.code === 'EACCES') reject(new RegtapeError('permission-denied', `${flag} ${host}:${port}: binding port ${port} needs privileges; use a port above 1023`));
+      else reject(e);
+    });
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
+}
+
+/** The recording file for `record --out`: refuses an existing one unless --append. */
+export function checkOutFile(out: string, append: boolean | undefined): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(out);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  if (st.isDirectory()) throw new RegtapeError('not-a-file', `--out ${out} is a directory; give a file path such as ${path.join(out, 'pull.db')}`);
+  if (!append) throw new RegtapeError('recording-exists', `${out} exists; pass --append to add to it, or choose another --out`);
 }
 
 export function defaultOutName(now = new Date()): string {
@@ -71,9 +103,15 @@ export async function startRecording(o: RecordOptions, log: Logger = createLogge
       throw new RegtapeError('bad-argument', `--upstream-ca ${f}: ${(e as Error).message}`);
     }
   });
+  if (!isLoopback(host) && !o.expose) {
+    throw new RegtapeError('bad-argument', `refusing to listen on ${host}: anyone who can reach it could use the proxy and read what it records; pass --expose to do it anyway, or use 127.0.0.1`);
+  }
+  const out = path.resolve(o.out ?? defaultOutName());
+  checkOutFile(out, o.append);
+  await assertCanListen(host, port);
   const ca = loadOrCreateAuthority(o.home);
   if (ca.created) log.info(`created a new CA in ${ca.dir} (trust ${ca.certPath}; see \`regtape ca --setup dockerd\`)`);
-  const out = path.resolve(o.out ?? defaultOutName());
+  const existed = fs.existsSync(out) || fs.existsSync(blobsDirOf(out));
   const recording = Recording.open(out, { create: true });
   if (recording.count() > 0) log.info(`appending to ${out} (${recording.count()} flows already in it)`);
   recording.beginSession('record', { listen: o.listen, map: o.map, keepSecrets: !!o.keepSecrets });
@@ -96,6 +134,7 @@ export async function startRecording(o: RecordOptions, log: Logger = createLogge
   } catch (e) {
     recorder.close();
     recording.close();
+    if (!existed) removeRecordingFiles(out);
     throw e;
   }
   const started = Date.now();
@@ -120,6 +159,14 @@ export async function startRecording(o: RecordOptions, log: Logger = createLogge
     })());
   return { proxy, recording, recorder, stop };
 }
+
+/** A recording this run created and could not use: the file, its journal and its empty body dir. */
+function removeRecordingFiles(out: string): void {
+  for (const f of [out, `${out}-wal`, `${out}-shm`, `${out}-journal`]) fs.rmSync(f, { force: true });
+  fs.rmSync(blobsDirOf(out), { recursive: true, force: true });
+}
+
+const blobsDirOf = (out: string) => (out.endsWith('.db') ? `${out.slice(0, -3)}.blobs` : `${out}.blobs`);
 
 /** `regtape record`: run until SIGINT/SIGTERM. */
 export async function runRecord(o: RecordOptions): Promise<void> {

@@ -1,7 +1,7 @@
 import { captureConsole, createLogger } from '../log/index.js';
 import { startReplay, writeReport } from '../replay/index.js';
 import { tuneHeapForStreaming } from '../proxy/index.js';
-import { isLoopback } from './record.js';
+import { assertCanListen, isLoopback, parseListen } from './record.js';
 import { safeText } from '../term/index.js';
 import { RegtapeError } from '../errors/index.js';
 
@@ -35,11 +35,20 @@ function replayPolicy(o: ReplayCliOptions): { prefer: 'last' | 'success'; rateli
 export async function runReplay(file: string, o: ReplayCliOptions): Promise<void> {
   tuneHeapForStreaming();
   const log = createLogger(o.verbose ? 'debug' : 'info');
-  for (const [flag, addr] of [['--listen', o.proxy ? o.listen : null], ['--mirror', o.mirror]] as const) {
-    const host = addr ? addr.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') : null;
-    if (!host || isLoopback(host)) continue;
+  // Every address is checked (syntax, loopback, free) before anything starts or opens.
+  const addrs: Array<[string, string]> = [];
+  if (o.proxy) addrs.push(['--listen', o.listen]);
+  if (o.mirror) addrs.push(['--mirror', o.mirror]);
+  for (const [flag, addr] of addrs) parseListen(addr, flag);
+  for (const [flag, addr] of addrs) {
+    const { host } = parseListen(addr, flag);
+    if (isLoopback(host)) continue;
     if (!o.expose) throw new RegtapeError('bad-argument', `refusing ${flag} ${addr}: anyone who can reach it could read the recording; pass --expose to do it anyway`);
     log.warn(`${flag} ${addr} (--expose): anyone who can reach this address can read what the recording holds`);
+  }
+  for (const [flag, addr] of addrs) {
+    const { host, port } = parseListen(addr, flag);
+    await assertCanListen(host, port, flag);
   }
   const policy = replayPolicy(o);
   const restore = captureConsole(log);

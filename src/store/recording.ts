@@ -6,7 +6,7 @@ import type { BodyRef, FlowFacts, FlowRecord, FlowState, HeaderList, RegistryFac
 import { BodyStore, INLINE_LIMIT, type CapturedBody } from './body-store.js';
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import { copyRecording, copySelected, type CopyStats, type FlowSelection } from './copy.js';
-import { RegtapeError } from '../errors/index.js';
+import { fromSystemError, RegtapeError } from '../errors/index.js';
 
 /** NAME.db → NAME.blobs (any other name: NAME.blobs beside it). */
 export function blobDirFor(dbPath: string): string {
@@ -249,8 +249,13 @@ export class Recording {
     const p = path.resolve(dbPath);
     const exists = fs.existsSync(p);
     if (!exists && !opts.create) throw new RegtapeError('recording-not-found', `${dbPath}: no such recording`);
-    if (exists) inspectFile(p);
-    else {
+    if (exists) {
+      try {
+        inspectFile(p);
+      } catch (e) {
+        throw fromSystemError(e, dbPath); // EISDIR, EACCES: a sentence naming the path
+      }
+    } else {
       fs.mkdirSync(path.dirname(p), { recursive: true });
       // Recordings hold traffic: owner-only from the first byte (SQLite gives -wal/-shm the same mode).
       fs.closeSync(fs.openSync(p, 'wx', 0o600));

@@ -51,7 +51,7 @@ function quickStart(): string {
 describe('the npm package in a consumer project', () => {
   beforeAll(async () => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'regtape-pkg-'));
-    env = { ...process.env, REGTAPE_HOME: path.join(work, 'regtape-home'), NO_COLOR: '1', CI: '1' };
+    env = { ...process.env, REGTAPE_HOME: path.join(work, 'regtape-home'), NO_COLOR: '1', CI: '1', JOBS: 'max' };
     delete env.NODE_OPTIONS;
     if (!fs.existsSync(path.join(ROOT, 'dist/cli/main.js'))) await sh('npm', ['run', 'build'], ROOT);
     const out = await sh('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], ROOT);
@@ -61,7 +61,7 @@ describe('the npm package in a consumer project', () => {
     fs.mkdirSync(project);
     await sh('npm', ['init', '-y'], project);
     await sh('npm', ['install', '--no-audit', '--no-fund', tarball, `vitest@${pkg.devDependencies.vitest}`, `jest@${JEST}`], project);
-  });
+  }, 1_800_000); // better-sqlite3 compiles from source on install: ~1.5 min on an idle 2-core machine, far more on a busy one
   afterAll(() => {
     if (work) fs.rmSync(work, { recursive: true, force: true });
   });
@@ -109,7 +109,7 @@ describe('the npm package in a consumer project', () => {
     expect(stderr).toMatch(/Tests:\s+1 passed, 1 total/);
   });
 
-  it("runs the README's quick start in a clean directory", async () => {
+  it("runs the README's quick start in a clean directory", { timeout: 1_800_000 }, async () => {
     const dir = path.join(work, 'quickstart');
     fs.mkdirSync(dir);
     // The one substitution: the tarball under test instead of the registry's regtape.
