@@ -374,7 +374,7 @@ const FIXTURES: Fixture[] = [
       await ctx.run('bash failing.sh   # the script below', 'bash', [script], { env: { PATH: CLEAN_PATH, HOME: ctx.work, PROXY: rec.url, CA: path.join(ctx.home, 'ca.pem') }, timeoutMs: 180_000 });
       await rec.stop();
       ctx.remark(
-        `A lab of its own whose tokens expire after 5 s (distribution accepts a token up to 60 s after its \`exp\`). dockerd trusts only the lab's CA, so it rejects regtape's certificate on its CONNECT and gives up (recorded as a failed CONNECT flow); skopeo asks for a repository that does not exist (distribution 2.8 answers 404 MANIFEST_UNKNOWN), for an s390x image the index does not have, and pushes without credentials (401 insufficient_scope on the mount and the upload). The curl script (`curl -I` sends `Accept: */*`, so distribution converts lab/tiny to schema 1):\n\n\`\`\`sh\n${FAILING_SCRIPT.trim()}\n\`\`\``,
+        `A lab of its own whose tokens expire after 5 s (distribution accepts a token up to 60 s after its \`exp\`). dockerd trusts only the lab's CA, so it rejects regtape's certificate on its CONNECT and gives up (recorded as a failed CONNECT flow); skopeo asks for a repository that does not exist (distribution 2.8 answers 404 MANIFEST_UNKNOWN), for an s390x image the index does not have, and pushes without credentials (401 insufficient_scope on the mount and the upload). The curl script (\`curl -I\` sends \`Accept: */*\`, so distribution converts lab/tiny to schema 1):\n\n\`\`\`sh\n${FAILING_SCRIPT.trim()}\n\`\`\``,
       );
     },
   },
