@@ -20,7 +20,7 @@ export function publicCertDir(ca: Authority): string {
 }
 
 /** Client names `regtape ca --setup` knows. */
-export const SETUP_TARGETS = ['dockerd', 'containerd', 'podman', 'skopeo', 'curl', 'system'] as const;
+export const SETUP_TARGETS = ['dockerd', 'containerd', 'podman', 'buildah', 'skopeo', 'crane', 'curl', 'node', 'system'] as const;
 export type SetupTarget = (typeof SETUP_TARGETS)[number];
 
 /** `regtape ca`: where the CA is, its fingerprint and PEM. */
@@ -36,7 +36,7 @@ export function describeCa(ca: Authority): string {
     '',
     ca.certPem.trimEnd(),
     '',
-    'Point a client at it with `regtape ca --setup dockerd|containerd|podman|skopeo|curl|system`.',
+    `Point a client at it with \`regtape ca --setup ${SETUP_TARGETS.join('|')}\`.`,
   ]
     .filter((l, i) => l !== '' || i > 4)
     .join('\n');
@@ -94,6 +94,22 @@ HTTPS_PROXY=${proxyUrl} podman pull --cert-dir ~/.config/regtape/certs.d IMAGE
 mkdir -p /tmp/regtape-certs && cp ${p} /tmp/regtape-certs/ca.crt
 HTTPS_PROXY=${proxyUrl} skopeo inspect --cert-dir /tmp/regtape-certs docker://IMAGE
 HTTPS_PROXY=${proxyUrl} skopeo copy --src-cert-dir /tmp/regtape-certs docker://IMAGE oci:/tmp/out:tag
+`;
+    case 'buildah':
+      return `# buildah: like podman, proxy from the environment, CA through --cert-dir (a dir with ca.crt)
+mkdir -p ${path.join(ca.dir, 'certs.d')} && cp ${p} ${path.join(ca.dir, 'certs.d', 'ca.crt')}
+HTTPS_PROXY=${proxyUrl} buildah pull --cert-dir ${path.join(ca.dir, 'certs.d')} IMAGE
+`;
+    case 'crane':
+      return `# crane / go-containerregistry: proxy from the environment, CA through Go's SSL_CERT_FILE
+cat /etc/ssl/certs/ca-certificates.crt ${p} > ${path.join(ca.dir, 'bundle.pem')}
+HTTPS_PROXY=${proxyUrl} SSL_CERT_FILE=${path.join(ca.dir, 'bundle.pem')} crane manifest IMAGE
+# or SSL_CERT_DIR=/etc/ssl/certs:${publicCertDir(ca)} (only the public certificate is in that directory)
+`;
+    case 'node':
+      return `# Node.js: NODE_EXTRA_CA_CERTS adds the CA to Node's roots; fetch()/undici needs a proxy agent
+NODE_EXTRA_CA_CERTS=${p} HTTPS_PROXY=${proxyUrl} node app.js
+# Node >= 24: NODE_USE_ENV_PROXY=1 makes fetch() and http(s) honour HTTPS_PROXY
 `;
     case 'curl':
       return `curl -x ${proxyUrl} --cacert ${p} https://registry-1.docker.io/v2/

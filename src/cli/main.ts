@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { authorityExists, defaultHome, loadOrCreateAuthority, retireAuthority } from '../ca/index.js';
 import { describeCa, SETUP_TARGETS, setupInstructions, type SetupTarget } from './ca.js';
 import { runRecord } from './record.js';
@@ -10,6 +10,7 @@ import { registerInterop } from './interop.js';
 import { filterHelp, filtersHelpPage } from '../filter/index.js';
 import { ERRORS, EXIT, formatError, RegtapeError } from '../errors/index.js';
 import { SHOW_SCHEMA, VERIFY_SCHEMA } from '../inspect/index.js';
+import { COMPLETION_SHELLS, completionScript, type CompletionShell } from './completion.js';
 import { REPORT_SCHEMA } from '../report/index.js';
 import { runReport } from './report.js';
 
@@ -40,9 +41,35 @@ Quick start:
   HTTPS_PROXY=http://127.0.0.1:8080 skopeo inspect --cert-dir DIR docker://IMAGE
 
 Environment:
-  REGTAPE_HOME   where the CA lives (default: $XDG_CONFIG_HOME/regtape or ~/.config/regtape)
-  NO_COLOR       disable colour`,
+  REGTAPE_HOME     where the CA lives (default: $XDG_CONFIG_HOME/regtape, else ~/.config/regtape)
+  XDG_CONFIG_HOME  base of the default REGTAPE_HOME
+  NO_COLOR         disable colour (any non-empty value), in every command and the inspector
+  FORCE_COLOR      colour even when output is not a terminal (FORCE_COLOR=0 disables it)
+
+Exit status:
+  ${EXIT.ok}   success
+  ${EXIT.check}   the command ran and what it checked failed (verify found damage, replay --strict had misses)
+  ${EXIT.usage}   bad input: an argument, a filter, a file that is not a regtape recording
+  ${EXIT.environment}   the environment refused: a port in use, a permission, a full disk, no terminal
+  ${EXIT.internal}  a bug in regtape (please report it)
+  Errors print one line, \`regtape: <code>: <sentence>\`; the codes are listed in docs/ERRORS.md.
+
+Shell completion: regtape completion bash|zsh|fish`,
     );
+
+  program
+    .command('completion')
+    .description('print a shell completion script (bash, zsh or fish)')
+    .addArgument(new Argument('<shell>', 'the shell').choices([...COMPLETION_SHELLS]))
+    .addHelpText(
+      'after',
+      `
+Install:
+  bash: echo 'eval "$(regtape completion bash)"' >> ~/.bashrc
+  zsh:  regtape completion zsh > "\${fpath[1]}/_regtape"   (or eval "$(regtape completion zsh)" after compinit)
+  fish: regtape completion fish > ~/.config/fish/completions/regtape.fish`,
+    )
+    .action((shell: CompletionShell) => void process.stdout.write(completionScript(program, shell)));
 
   program
     .command('ca')
