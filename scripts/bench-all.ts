@@ -28,6 +28,8 @@ Options:
   --runs N        timed rounds per benchmark (default 5)
   --only LIST     subset of record,replay,load,cost (default all)
   --baseline DIR  bench-cost also measures the build in DIR as "(before)" (see bench-cost --help)
+  --no-wait-idle  bench-record/bench-replay start each run at once instead of waiting (≤ 60 s) for a
+                  quiet machine (on a machine that is never quiet)
   --no-write      do not write BENCHMARKS.md sections / results files
   -h, --help      this help
 `;
@@ -136,6 +138,7 @@ async function main(): Promise<number> {
       only: { type: 'string', default: 'record,replay,load,cost' },
       baseline: { type: 'string' },
       'no-write': { type: 'boolean' },
+      'no-wait-idle': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -146,6 +149,7 @@ async function main(): Promise<number> {
   const only = values.only!.split(',');
   const runs = values.runs!;
   const write = !values['no-write'];
+  const idle = values['no-wait-idle'] ? ['--no-wait-idle'] : [];
   const started = new Date();
   const load0 = os.loadavg().map((v) => Math.round(v * 100) / 100);
   const node = process.execPath;
@@ -156,12 +160,12 @@ async function main(): Promise<number> {
   let cost: Json | null = null;
   let failed = 0;
   if (only.includes('record')) {
-    const r = await run(node, [...tsx, 'scripts/bench-record.ts', '--runs', runs, ...(write ? ['--write'] : ['--no-write'])]);
+    const r = await run(node, [...tsx, 'scripts/bench-record.ts', '--runs', runs, ...idle, ...(write ? ['--write'] : ['--no-write'])]);
     failed += r.code ? 1 : 0;
     rec = await newestResults('record', started.getTime());
   }
   if (only.includes('replay')) {
-    const r = await run(node, [...tsx, 'scripts/bench-replay.ts', '--runs', runs, ...(write ? ['--write'] : ['--no-write'])]);
+    const r = await run(node, [...tsx, 'scripts/bench-replay.ts', '--runs', runs, ...idle, ...(write ? ['--write'] : ['--no-write'])]);
     failed += r.code ? 1 : 0;
     rep = await newestResults('replay', started.getTime());
   }
