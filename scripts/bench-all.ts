@@ -30,6 +30,8 @@ Options:
   --baseline DIR  bench-cost also measures the build in DIR as "(before)" (see bench-cost --help)
   --no-wait-idle  bench-record/bench-replay start each run at once instead of waiting (≤ 60 s) for a
                   quiet machine (on a machine that is never quiet)
+  --use K=FILE    measure nothing for K (record, replay, load, cost): take its results from FILE (the
+                  results JSON of bench-record/bench-replay, bench-load's printed JSON, bench-cost --json)
   --no-write      do not write BENCHMARKS.md sections / results files
   -h, --help      this help
 `;
@@ -139,6 +141,7 @@ async function main(): Promise<number> {
       baseline: { type: 'string' },
       'no-write': { type: 'boolean' },
       'no-wait-idle': { type: 'boolean' },
+      use: { type: 'string', multiple: true, default: [] },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -146,7 +149,9 @@ async function main(): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const only = values.only!.split(',');
+  const use = new Map(values.use!.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const));
+  const only = values.only!.split(',').filter((k) => !use.has(k));
+  const fromFile = async (k: string): Promise<Json | null> => (use.has(k) ? (JSON.parse(await readFile(use.get(k)!, 'utf8')) as Json) : null);
   const runs = values.runs!;
   const write = !values['no-write'];
   const idle = values['no-wait-idle'] ? ['--no-wait-idle'] : [];
@@ -154,10 +159,10 @@ async function main(): Promise<number> {
   const load0 = os.loadavg().map((v) => Math.round(v * 100) / 100);
   const node = process.execPath;
   const tsx = ['--import', 'tsx'];
-  let rec: Json | null = null;
-  let rep: Json | null = null;
-  let load: Json | null = null;
-  let cost: Json | null = null;
+  let rec: Json | null = await fromFile('record');
+  let rep: Json | null = await fromFile('replay');
+  let load: Json | null = await fromFile('load');
+  let cost: Json | null = await fromFile('cost');
   let failed = 0;
   if (only.includes('record')) {
     const r = await run(node, [...tsx, 'scripts/bench-record.ts', '--runs', runs, ...idle, ...(write ? ['--write'] : ['--no-write'])]);
