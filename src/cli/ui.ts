@@ -9,7 +9,7 @@ import { EventLog } from '../tui/events.js';
 import { writeFlows } from '../tui/save.js';
 import type { Env } from '../tui/state.js';
 import { refetchLines } from './ui-refetch.js';
-import type { RecordSession } from './record.js';
+import type { Recorder } from '../record/index.js';
 
 /** The live UI's event log (E): `record --ui` gives its logger to the recorder and proxy. */
 const liveEvents = new EventLog();
@@ -148,7 +148,15 @@ export async function runFileUi(file: string, opts: UiOptions = {}): Promise<voi
 }
 
 /** `regtape record --ui`: run the inspector live on a recording session until the user quits; resolves when it should stop. */
-export async function runLiveUi(session: RecordSession): Promise<void> {
+/** What the live UI needs of a running recording (record.ts's RecordSession has it; no import back). */
+export interface LiveSession {
+  proxy: { url: string };
+  recording: Recording;
+  recorder: Pick<Recorder, 'setOnFlow' | 'activeExchanges'>;
+  stop(): Promise<string>;
+}
+
+export async function runLiveUi(session: LiveSession): Promise<void> {
   const tui = await loadTui();
   const events = liveEvents;
   // http-mitm-proxy writes to the console by itself: into the event log (E), never over the screen.
@@ -156,7 +164,7 @@ export async function runLiveUi(session: RecordSession): Promise<void> {
   const backend = new tui.RecordingBackend(session.recording);
   const source = {
     url: session.proxy.url,
-    setOnFlow: (fn: Parameters<RecordSession['recorder']['setOnFlow']>[0]) => session.recorder.setOnFlow(fn),
+    setOnFlow: (fn: Parameters<Recorder['setOnFlow']>[0]) => session.recorder.setOnFlow(fn),
     activeExchanges: () => session.recorder.activeExchanges(),
   };
   const env = tui.createEnv(backend, { events });
