@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { defaultHome, LeafFactory, loadOrCreateAuthority } from '../src/ca/index.js';
-import { parseListen } from '../src/cli/record.js';
+import { parseListenAddress } from '../src/proxy/index.js';
 import { captureConsole, createLogger } from '../src/log/index.js';
 import { HostMap, startProxy, tuneHeapForStreaming, type ExchangeObserver } from '../src/proxy/index.js';
 
@@ -29,7 +29,7 @@ const log = createLogger('warn');
 captureConsole(log);
 const ca = loadOrCreateAuthority(defaultHome());
 const observer: ExchangeObserver = { begin: () => ({ end: () => {} }) };
-const { host, port } = parseListen(values.listen!);
+const { host, port } = parseListenAddress(values.listen!);
 const proxy = await startProxy({
   host,
   port,

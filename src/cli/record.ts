@@ -3,7 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { LeafFactory, loadOrCreateAuthority } from '../ca/index.js';
 import { captureConsole, createLogger, type Logger } from '../log/index.js';
-import { HostMap, startProxy, tuneHeapForStreaming, type RunningProxy } from '../proxy/index.js';
+import { HostMap, parseListenAddress, startProxy, tuneHeapForStreaming, type RunningProxy } from '../proxy/index.js';
 import { formatBytes } from '../flow/index.js';
 import { Recorder } from '../record/index.js';
 import { defaultChain, describeRequest, type Addon } from '../pipeline/index.js';
@@ -43,15 +43,8 @@ export interface RecordSession {
   stop(): Promise<string>;
 }
 
-/** Split `HOST:PORT` / `[v6]:PORT` / `PORT`, rejecting anything else (before anything starts). */
-export function parseListen(s: string, flag = '--listen'): { host: string; port: number } {
-  const m = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(s) ?? /^([A-Za-z0-9.-]+):(\d{1,5})$/.exec(s) ?? /^()(\d{1,5})$/.exec(s);
-  if (!m) throw new RegtapeError('bad-argument', `${flag} ${s}: expected HOST:PORT with a numeric port, e.g. 127.0.0.1:8080`);
-  const port = Number(m[2]);
-  if (port > 65535) throw new RegtapeError('bad-argument', `${flag} ${s}: port ${port} is out of range (0-65535)`);
-  if (m[1] && m[1].includes(':') && net.isIPv6(m[1]) === false) throw new RegtapeError('bad-argument', `${flag} ${s}: ${m[1]} is not an IPv6 address`);
-  return { host: m[1] || '127.0.0.1', port };
-}
+/** Split `HOST:PORT` / `[v6]:PORT` / `PORT` (the one parser, src/proxy/listen.ts). */
+export const parseListen = parseListenAddress;
 
 /** Fail with port-in-use (exit 3) if HOST:PORT cannot be bound, before any file is created. */
 export async function assertCanListen(host: string, port: number, flag = '--listen'): Promise<void> {
@@ -92,7 +85,7 @@ export function isLoopback(host: string): boolean {
 
 /** Start recording (used by the CLI and by tests in-process). */
 export async function startRecording(o: RecordOptions, log: Logger = createLogger(o.verbose ? 'debug' : 'info')): Promise<RecordSession> {
-  const { host, port } = parseListen(o.listen);
+  const { host, port } = parseListenAddress(o.listen);
   const hostMap = HostMap.parse(o.map);
   const upstreamCa = o.upstreamCa.map((f) => {
     try {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { getHeader, type FlowRecord, type HeaderList } from '../flow/index.js';
+import { defaultPort, flowUrl, getHeader, type FlowRecord, type HeaderList } from '../flow/index.js';
 import { HostMap } from '../proxy/index.js';
 import { parseManifest, type ParsedManifest } from '../registry/index.js';
 import type { Recording } from '../store/index.js';
@@ -46,7 +46,7 @@ function sessionMap(rec: Recording | undefined): string[] {
 }
 
 function request(url: URL, method: string, headers: Record<string, string | string[]>, s: RefetchSettings, map: HostMap): Promise<Answer> {
-  const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
+  const port = Number(url.port) || defaultPort(url.protocol);
   const to = map.resolve(url.hostname, port);
   const ca = s.upstreamCa.length ? s.upstreamCa.map((f) => fs.readFileSync(f, 'utf8')) : undefined;
   const lib = url.protocol === 'https:' ? https : http;
@@ -134,7 +134,7 @@ export async function refetchLines(flow: FlowRecord, env: Env, settings: Refetch
   const rec = env.model.backend.recording;
   const map = HostMap.parse(settings.map.length ? settings.map : sessionMap(rec));
   const r = flow.request;
-  const url = new URL(`${r.scheme}://${r.host}${(r.scheme === 'https' && r.port === 443) || (r.scheme === 'http' && r.port === 80) ? '' : `:${r.port}`}${r.target}`);
+  const url = new URL(flowUrl(r));
   const accept = r.headers.filter(([k]) => k.toLowerCase() === 'accept').map(([, v]) => v);
   const auth: { header?: string; note?: string } = {};
   const at = new Date().toISOString();

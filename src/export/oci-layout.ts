@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { getHeader, type FlowRecord } from '../flow/index.js';
 import { loadRecording } from '../inspect/index.js';
-import { baseMediaType, isDigest, isSchema1, MediaTypes, parseManifest, type Operation } from '../registry/index.js';
+import { baseMediaType, isDigest, isSchema1, MAX_MANIFEST, MediaTypes, parseManifest, type Operation } from '../registry/index.js';
 import type { Recording } from '../store/index.js';
 import { sha256Hex } from './util.js';
 import { RegtapeError } from '../errors/index.js';
@@ -23,8 +23,6 @@ import { RegtapeError } from '../errors/index.js';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 export const CONTAINERD_NAME = 'io.containerd.image.name';
-
-const MAX_MANIFEST = 4 << 20;
 
 export interface OciExportOptions {
   /** `[HOST/]REPO[:TAG|@DIGEST]` selectors; none: every image pulled. */

@@ -140,8 +140,18 @@ export function fromRawHeaders(raw: readonly string[]): HeaderList {
 }
 
 /** The URL of a flow's request, e.g. https://registry.test/v2/. Default ports are omitted. */
+/** The port a scheme implies (443 for https, else 80). The one place that knows it. */
+export function defaultPort(scheme: string): number {
+  return scheme === 'https' || scheme === 'https:' ? 443 : 80;
+}
+
+/** `host` or `host:port` when the port is not the scheme's default (registry names, Host headers). */
+export function hostWithPort(scheme: string, host: string, port: number): string {
+  return port === defaultPort(scheme) ? host : `${host}:${port}`;
+}
+
 export function flowUrl(r: RequestHead): string {
-  const def = r.scheme === 'https' ? 443 : 80;
+  const def = defaultPort(r.scheme);
   const host = r.host.includes(':') ? `[${r.host}]` : r.host;
   // CONNECT's target is the authority itself (host:port), not a path: the URL is just that.
   if (r.method.toUpperCase() === 'CONNECT') return `${r.scheme}://${host}:${r.port}`;

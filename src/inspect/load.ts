@@ -1,10 +1,8 @@
-import { getHeader, type FlowRecord } from '../flow/index.js';
+import type { FlowRecord } from '../flow/index.js';
 import { describeFlows } from '../pipeline/index.js';
-import { buildOperations, isManifestType, parseManifest, type Operation, type ParsedManifest, type RegistryErrorBody } from '../registry/index.js';
+import { buildOperations, manifestBody, MAX_MANIFEST, parseManifest, type Operation, type ParsedManifest, type RegistryErrorBody } from '../registry/index.js';
 import type { Recording } from '../store/index.js';
 
-/** Manifest bodies above this size are not parsed for the operation tree. */
-const MAX_MANIFEST = 4 << 20;
 /** Error bodies above this size are not read for the diagnosis. */
 const MAX_ERROR_BODY = 64 << 10;
 
@@ -25,13 +23,10 @@ export async function loadRecording(rec: Recording): Promise<LoadedRecording> {
   const flows = describeFlows(rec.list());
   const manifests = new Map<number, ParsedManifest>();
   for (const f of flows) {
-    if (f.registry?.role !== 'manifest') continue;
-    const isPut = f.request.method === 'PUT';
-    const body = isPut ? f.requestBody : f.responseBody;
-    const type = isPut ? getHeader(f.request.headers, 'content-type') : f.response ? getHeader(f.response.headers, 'content-type') : undefined;
-    if (!body?.sha256 || body.size > MAX_MANIFEST || (type && !isManifestType(type) && !/json/.test(type))) continue;
+    const body = manifestBody(f);
+    if (!body) continue;
     try {
-      manifests.set(f.id, parseManifest(await rec.readBodyBuffer(body.sha256, MAX_MANIFEST), type));
+      manifests.set(f.id, parseManifest(await rec.readBodyBuffer(body.sha256, MAX_MANIFEST), body.type));
     } catch {
       // not a manifest we can read (error body, missing file): leave it out of the tree
     }

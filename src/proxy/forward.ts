@@ -2,7 +2,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { pipeline, type Transform } from 'node:stream';
-import { fromRawHeaders, type RequestHead, type ResponseHead, type Timings } from '../flow/index.js';
+import { fromRawHeaders, hostWithPort, type RequestHead, type ResponseHead, type Timings } from '../flow/index.js';
 import type { Logger } from '../log/index.js';
 import type { HostMap } from './host-map.js';
 import type { ExchangeObserver, ExchangeOutcome } from './observer.js';
@@ -124,7 +124,7 @@ export function forwardExchange(req: IncomingMessage, res: ServerResponse, targe
   const mapped = up.hostMap.resolve(target.host, target.port);
   const mappedTo = mapped.mapped ? `${mapped.host}:${mapped.port}` : null;
   const headers = forwardableHeaders(req.rawHeaders);
-  if (!req.headers.host) headers.push('Host', target.port === (target.scheme === 'https' ? 443 : 80) ? target.host : `${target.host}:${target.port}`);
+  if (!req.headers.host) headers.push('Host', hostWithPort(target.scheme, target.host, target.port));
   const isHttps = target.scheme === 'https';
   const options: https.RequestOptions = {
     method: head.method,

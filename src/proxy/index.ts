@@ -6,3 +6,4 @@ export { forwardableHeaders, explainUpstreamError, sendProxyError } from './forw
 export type { Target } from './forward.js';
 export type { ExchangeObserver, ExchangeStart, ExchangeHandle, ExchangeOutcome } from './observer.js';
 export { tuneHeapForStreaming } from './heap.js';
+export { parseListenAddress } from './listen.js';

@@ -1,4 +1,4 @@
-import { getHeader, getHeaders, type AuthClass, type BodyRef, type FlowRecord, type RegistryFacts, type Role, type Scope } from '../flow/index.js';
+import { getHeader, getHeaders, hostWithPort, type AuthClass, type BodyRef, type FlowRecord, type RegistryFacts, type Role, type Scope } from '../flow/index.js';
 import { baseMediaType } from './media-types.js';
 import { digestInPath, isDigest, matchRoute, splitTarget } from './routes.js';
 
@@ -113,7 +113,7 @@ export class Classifier {
     const res = flow.response;
     const { path, query } = splitTarget(req.target);
     const host = req.host.toLowerCase();
-    const hostPort = req.port === (req.scheme === 'https' ? 443 : 80) ? host : `${host}:${req.port}`;
+    const hostPort = hostWithPort(req.scheme, host, req.port);
     const facts: RegistryFacts = {
       ...emptyFacts(),
       mediaType: baseMediaType(res ? getHeader(res.headers, 'content-type') : null),

@@ -4,7 +4,7 @@ export { Classifier, checkDigests, classifyAll, emptyFacts, parseScope, parseSco
 export { matchRoute, splitTarget, isDigest, digestInPath } from './routes.js';
 export type { Route } from './routes.js';
 export { MediaTypes, baseMediaType, isIndex, isImageManifest, isSchema1, isManifestType, isConfig, isOci, describeMediaType } from './media-types.js';
-export { parseManifest, platformString } from './manifest.js';
+export { MAX_MANIFEST, manifestBody, parseManifest, platformString } from './manifest.js';
 export type { Descriptor, ParsedManifest } from './manifest.js';
 export { buildOperations, tokenScopes } from './operations.js';
 export type { Operation, OperationBlob, BlobTransfer, OperationManifest, OperationKind, OperationClient, OperationSource, RateLimit, BuildOptions } from './operations.js';

@@ -1,5 +1,23 @@
-import { baseMediaType, isIndex, isImageManifest, isSchema1, MediaTypes } from './media-types.js';
+import { getHeader, type FlowRecord } from '../flow/index.js';
+import { baseMediaType, isIndex, isImageManifest, isManifestType, isSchema1, MediaTypes } from './media-types.js';
 import { RegtapeError } from '../errors/index.js';
+
+/** Manifest bodies above this size are not read or parsed (distribution refuses manifests over 4 MiB too). */
+export const MAX_MANIFEST = 4 << 20;
+
+/**
+ * The body of a manifest flow that holds the manifest (the request body of a PUT, else
+ * the response body) and its Content-Type, when it can be one: stored, at most
+ * MAX_MANIFEST, and typed as a manifest or JSON (or untyped). Null otherwise.
+ */
+export function manifestBody(f: FlowRecord): { sha256: string; size: number; type: string | undefined } | null {
+  if (f.registry?.role !== 'manifest') return null;
+  const isPut = f.request.method === 'PUT';
+  const body = isPut ? f.requestBody : f.responseBody;
+  const type = isPut ? getHeader(f.request.headers, 'content-type') : f.response ? getHeader(f.response.headers, 'content-type') : undefined;
+  if (!body?.sha256 || body.size > MAX_MANIFEST || (type && !isManifestType(type) && !/json/.test(type))) return null;
+  return { sha256: body.sha256, size: body.size, type };
+}
 
 /** A descriptor (OCI image-spec descriptor.md). */
 export interface Descriptor {

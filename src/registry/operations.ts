@@ -1,4 +1,4 @@
-import { getHeader, type FlowRecord, type RegistryFacts, type Scope } from '../flow/index.js';
+import { getHeader, hostWithPort, type FlowRecord, type RegistryFacts, type Scope } from '../flow/index.js';
 import type { ParsedManifest } from './manifest.js';
 import { clientName, imageName, registryName } from './names.js';
 import { finishOperation } from './operation-tree.js';
@@ -447,7 +447,7 @@ function connectOperations(flows: ClassifiedFlow[]): Operation[] {
   }
   return [...groups.values()].map((g) => {
     const f0 = g[0]!;
-    const host = f0.request.port === 443 ? f0.request.host : `${f0.request.host}:${f0.request.port}`;
+    const host = hostWithPort(f0.request.scheme, f0.request.host, f0.request.port);
     const starts = g.map((f) => f.timings.start);
     const ends = g.map(end);
     return {

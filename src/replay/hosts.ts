@@ -1,3 +1,4 @@
+import { hostWithPort } from '../flow/index.js';
 /**
  * Registry names for matching. Docker uses three names for Docker Hub's registry:
  * `docker.io` (references, `ns=docker.io` from mirrors), `index.docker.io` (older
@@ -14,7 +15,5 @@ export function canonicalRegistry(hostPort: string): string {
 
 /** `host[:port]` of a request, with the scheme's default port left out. */
 export function hostPortOf(scheme: string, host: string, port: number): string {
-  const def = scheme === 'https' ? 443 : 80;
-  const h = host.toLowerCase();
-  return port === def ? h : `${h}:${port}`;
+  return hostWithPort(scheme, host.toLowerCase(), port);
 }

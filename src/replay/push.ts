@@ -1,6 +1,7 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RegistryError } from './errors.js';
+import { MAX_MANIFEST } from '../registry/index.js';
 
 interface Upload {
   repo: string;
@@ -8,8 +9,6 @@ interface Upload {
   bytes: number;
 }
 
-/** Manifests bigger than this are refused on push (distribution's default limit is 4 MiB). */
-const MAX_MANIFEST = 4 << 20;
 
 /**
  * Push replay: upload sessions regtape issues and tracks itself (a recorded push's

@@ -5,8 +5,9 @@ import type net from 'node:net';
 import { defaultHome, LeafFactory, loadOrCreateAuthority } from '../ca/index.js';
 import { flowUrl } from '../flow/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
-import { HostMap, startProxy, type RunningProxy } from '../proxy/index.js';
+import { HostMap, parseListenAddress, startProxy, type RunningProxy } from '../proxy/index.js';
 import { FlowDescriber } from '../pipeline/index.js';
+import { MAX_MANIFEST } from '../registry/index.js';
 import { Recording } from '../store/index.js';
 import { buildCatalog, type Catalog } from './catalog.js';
 import { Responder, type Miss } from './responder.js';
@@ -68,12 +69,6 @@ export interface ReplayReport {
   unused: Array<{ id: number; method: string; url: string }>;
 }
 
-function parseAddr(s: string, what: string): { host: string; port: number } {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s) ?? /^()(\d+)$/.exec(s);
-  if (!m) throw new RegtapeError('bad-argument', `${what} ${s}: expected HOST:PORT, e.g. 127.0.0.1:5000`);
-  return { host: m[1] || '127.0.0.1', port: Number(m[2]) };
-}
-
 /**
  * Serve a recording as an offline registry: an HTTPS proxy impersonating every
  * recorded host (it never connects anywhere) and/or a plain-HTTP registry endpoint
@@ -87,7 +82,7 @@ export async function startReplay(o: ReplayOptions): Promise<ReplayHandle> {
   const describer = new FlowDescriber();
   for (const f of flows) describer.describe(f);
   const classifier = describer.classifier;
-  const catalog: Catalog = buildCatalog(flows, (sha) => rec.readBodySync(sha, 4 << 20));
+  const catalog: Catalog = buildCatalog(flows, (sha) => rec.readBodySync(sha, MAX_MANIFEST));
   if (o.registry && !catalog.registries.has(canonicalRegistry(o.registry))) {
     throw new RegtapeError('bad-argument', `--registry ${o.registry}: not in the recording (recorded: ${[...catalog.registries.keys()].join(', ') || 'none'})`);
   }
@@ -100,7 +95,7 @@ export async function startReplay(o: ReplayOptions): Promise<ReplayHandle> {
   let proxy: RunningProxy | null = null;
   const listen = o.listen === undefined ? '127.0.0.1:0' : o.listen;
   if (listen !== false) {
-    const { host, port } = parseAddr(listen, '--listen');
+    const { host, port } = parseListenAddress(listen, '--listen');
     proxy = await startProxy({
       host,
       port,
@@ -117,7 +112,7 @@ export async function startReplay(o: ReplayOptions): Promise<ReplayHandle> {
   let mirrorUrl: string | null = null;
   const mirrorAddr = o.mirror === undefined ? '127.0.0.1:0' : o.mirror;
   if (mirrorAddr !== false) {
-    const { host, port } = parseAddr(mirrorAddr, '--mirror');
+    const { host, port } = parseListenAddress(mirrorAddr, '--mirror');
     // requestTimeout 0: Node 20 answers 408 after 300 s otherwise; a slow 2 GB push takes longer.
     const serverOptions = { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 };
     if (o.mirrorTls) {

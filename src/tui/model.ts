@@ -1,11 +1,9 @@
-import { getHeader, type FlowRecord } from '../flow/index.js';
+import type { FlowRecord } from '../flow/index.js';
 import { parseErrorBody } from '../inspect/index.js';
 import { FlowDescriber } from '../pipeline/index.js';
-import { buildOperations, isManifestType, parseManifest, type Operation, type ParsedManifest, type RegistryErrorBody } from '../registry/index.js';
+import { buildOperations, manifestBody, MAX_MANIFEST, parseManifest, type Operation, type ParsedManifest, type RegistryErrorBody } from '../registry/index.js';
 import type { Backend } from './rows.js';
 
-/** Manifest bodies above this size are not parsed. */
-const MAX_MANIFEST = 4 << 20;
 /** Error bodies above this size are not read for the diagnosis (as show). */
 const MAX_ERROR_BODY = 64 << 10;
 
@@ -175,15 +173,13 @@ export class FlowModel {
     if (this.manifests.has(id)) return this.manifests.get(id)!;
     let parsed: ParsedManifest | null = null;
     const f = this.full(id);
-    if (f && f.registry?.role === 'manifest') {
-      const isPut = f.request.method === 'PUT';
-      const body = isPut ? f.requestBody : f.responseBody;
-      const type = isPut ? getHeader(f.request.headers, 'content-type') : f.response ? getHeader(f.response.headers, 'content-type') : undefined;
-      if (body?.sha256 && body.size <= MAX_MANIFEST && (!type || isManifestType(type) || /json/.test(type))) {
+    const body = f ? manifestBody(f) : null;
+    if (body) {
+      {
         const buf = this.backend.body(body.sha256, MAX_MANIFEST);
         if (buf) {
           try {
-            parsed = parseManifest(buf, type);
+            parsed = parseManifest(buf, body.type);
           } catch {
             parsed = null;
           }
