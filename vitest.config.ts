@@ -10,7 +10,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           environment: 'node',
-          include: ['test/unit/**/*.test.ts', 'test/unit/**/*.test.tsx'],
+          include: ['test/unit/**/*.test.ts', 'test/unit/**/*.test.tsx', 'test/security/**/*.test.ts', 'test/security/**/*.test.tsx'],
           pool: 'forks',
           testTimeout: 30_000,
           hookTimeout: 30_000,

@@ -5,7 +5,8 @@ import { pipeline, type Transform } from 'node:stream';
 import { fromRawHeaders, hostWithPort, type RequestHead, type ResponseHead, type Timings } from '../flow/index.js';
 import type { Logger } from '../log/index.js';
 import type { HostMap } from './host-map.js';
-import type { ExchangeObserver, ExchangeOutcome } from './observer.js';
+import type { ExchangeHandle, ExchangeObserver, ExchangeOutcome } from './observer.js';
+import { LOOP_CODE, type SelfAddress } from './self.js';
 
 /** Where the client wanted to go (CONNECT target or absolute URL). */
 export interface Target {
@@ -20,6 +21,17 @@ export interface UpstreamConfig {
   httpAgent: http.Agent;
   /** Abort an upstream exchange after this long without any data (ms). */
   idleTimeoutMs: number;
+  /** This proxy's own address: requests to it are answered 508 instead of looping. */
+  self?: SelfAddress;
+}
+
+/** A handle that records nothing (the observer failed to start a flow: proxying goes on). */
+const NO_RECORDING: ExchangeHandle = { end: () => undefined };
+
+/** A path for log lines: the query (signed URLs, upload states) is never logged. */
+export function pathForLog(path: string): string {
+  const q = path.indexOf('?');
+  return q < 0 ? path : `${path.slice(0, q)}?…`;
 }
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) are not forwarded; framing headers are. */
@@ -101,7 +113,14 @@ export function forwardExchange(req: IncomingMessage, res: ServerResponse, targe
     headers: fromRawHeaders(req.rawHeaders),
   };
   const clientAddr = req.socket.remoteAddress ? `${req.socket.remoteAddress}:${req.socket.remotePort}` : null;
-  const handle = observer.begin({ request: head, clientAddr, start });
+  let handle: ExchangeHandle;
+  try {
+    handle = observer.begin({ request: head, clientAddr, start });
+  } catch (e) {
+    // The recorder could not start a flow (it says why itself): the client is still served.
+    log.error(`not recording ${head.method} ${head.host}${pathForLog(path)}: ${(e as Error).message}`);
+    handle = NO_RECORDING;
+  }
 
   let requestBytes = 0;
   let responseBytes = 0;
@@ -117,12 +136,19 @@ export function forwardExchange(req: IncomingMessage, res: ServerResponse, targe
     try {
       handle.end({ state, response, timings, serverAddr, error, requestBytes, responseBytes });
     } catch (e) {
-      log.error(`recording flow ${head.method} ${head.host}${head.target} failed: ${(e as Error).message}`);
+      log.error(`recording flow ${head.method} ${head.host}${pathForLog(head.target)} failed: ${(e as Error).message}`);
     }
   };
 
   const mapped = up.hostMap.resolve(target.host, target.port);
   const mappedTo = mapped.mapped ? `${mapped.host}:${mapped.port}` : null;
+  if (up.self?.isSelf(mapped.host, mapped.port)) {
+    const msg = up.self.explain(mapped.host, mapped.port);
+    req.resume();
+    sendProxyError(res, 508, msg);
+    finish('error', msg);
+    return;
+  }
   const headers = forwardableHeaders(req.rawHeaders);
   if (!req.headers.host) headers.push('Host', hostWithPort(target.scheme, target.host, target.port));
   const isHttps = target.scheme === 'https';
@@ -135,6 +161,7 @@ export function forwardExchange(req: IncomingMessage, res: ServerResponse, targe
     setHost: false,
     agent: isHttps ? up.httpsAgent : up.httpAgent,
   };
+  if (up.self) options.lookup = up.self.lookupFor(mapped.port);
   if (isHttps && !net.isIP(target.host)) options.servername = target.host;
   let upReq: http.ClientRequest;
   try {
@@ -175,16 +202,17 @@ export function forwardExchange(req: IncomingMessage, res: ServerResponse, targe
   upReq.on('finish', () => (timings.requestSent = Date.now()));
 
   upReq.on('error', (err: NodeJS.ErrnoException) => {
-    const msg = err.code === 'ETIMEDOUT_IDLE' ? `${err.message} (${target.host}:${target.port})` : explainUpstreamError(err, target, mappedTo);
-    if (err.code !== 'ECLIENTABORT' && !clientGone) upstreamFailed(msg);
+    const loop = err.code === LOOP_CODE;
+    const msg = loop && up.self ? up.self.explain(mapped.host, mapped.port) : err.code === 'ETIMEDOUT_IDLE' ? `${err.message} (${target.host}:${target.port})` : explainUpstreamError(err, target, mappedTo);
+    if (err.code !== 'ECLIENTABORT' && !clientGone && !loop) upstreamFailed(msg);
     upstreamError ??= msg;
     if (response) return; // mid-body: the response pipeline reports it
     if (clientGone) {
       finish('aborted', `client closed the connection before the response (${requestBytes} request bytes sent)`);
       return;
     }
-    log.debug(`upstream error for ${head.method} ${target.host}${path}: ${msg}`);
-    sendProxyError(res, 502, msg);
+    log.debug(`upstream error for ${head.method} ${target.host}${pathForLog(path)}: ${msg}`);
+    sendProxyError(res, loop ? 508 : 502, msg);
     finish('error', msg);
   });
 

@@ -13,6 +13,10 @@ import type { Logger } from '../log/index.js';
 import { forwardExchange, sendProxyError, type Target, type UpstreamConfig } from './forward.js';
 import type { HostMap } from './host-map.js';
 import type { ExchangeObserver } from './observer.js';
+import { SelfAddress } from './self.js';
+import { parseAuthority, parseProxyTarget } from './target.js';
+
+export { parseAuthority };
 
 export interface ProxyOptions {
   /** Address to listen on (default 127.0.0.1). */
@@ -49,16 +53,6 @@ export interface RunningProxy {
 
 /** Buffer size of the client-side TLS socket: the 16 KiB default made nearly every write report backpressure (deps.md §9: +30–40%). */
 const CLIENT_TLS_HIGH_WATER_MARK = 1 << 20;
-
-/** Parse a CONNECT authority `host:port` / `[v6]:port`; null if malformed. */
-export function parseAuthority(s: string | undefined): { host: string; port: number } | null {
-  if (!s) return null;
-  const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(s) ?? /^([A-Za-z0-9._-]+):(\d{1,5})$/.exec(s);
-  if (!m) return null;
-  const port = Number(m[2]);
-  if (port < 1 || port > 65535) return null;
-  return { host: m[1]!.toLowerCase(), port };
-}
 
 /** The CONNECT request that opened a tunnel (for reporting a handshake that failed inside it). */
 interface ConnectSeen {
@@ -140,6 +134,7 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
   };
 
   const sockets = new Set<net.Socket>();
+  const rawUrls = new WeakMap<http.IncomingMessage, string>();
   const targets = new WeakMap<net.Socket, Target>();
 
   // Our server for intercepted connections. requestTimeout 0: Node 20 answers 408 to any
@@ -225,18 +220,19 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     // Plain-HTTP proxy request (absolute-form URL). Never call the callback: we forward.
     const req = ctx.clientToProxyRequest;
     const res = ctx.proxyToClientResponse;
-    const opts = ctx.proxyToServerRequestOptions;
-    const tHost = String(opts?.host ?? '').replace(/^\[|\]$/g, '').toLowerCase();
-    const tPort = Number(opts?.port ?? 80);
-    if (!opts || !tHost || ((tHost === host || tHost === 'localhost' || tHost === '127.0.0.1') && tPort === boundPort)) {
+    // Parse what the client sent ourselves (the library's parse lets NaN ports and userinfo through).
+    const parsed = parseProxyTarget(rawUrls.get(req) ?? req.url ?? '/', req.headers.host);
+    if (!parsed.ok) return sendProxyError(res, 400, parsed.reason);
+    const originForm = (rawUrls.get(req) ?? '').startsWith('/');
+    if (originForm && isOwnName(parsed.host) && parsed.port === boundPort) {
       return sendProxyError(res, 400, `this is a proxy, not a server: set HTTPS_PROXY=http://${host}:${boundPort} (and HTTP_PROXY) in the client's environment`);
     }
-    const target: Target = { scheme: 'http', host: tHost, port: tPort };
+    const target: Target = { scheme: 'http', host: parsed.host, port: parsed.port };
     if (o.respond) {
-      req.url = opts.path ?? '/';
+      req.url = parsed.path;
       return o.respond(req, res, target);
     }
-    forwardExchange(req, res, target, opts.path ?? '/', up, o.observer, log);
+    forwardExchange(req, res, target, parsed.path, up, o.observer, log);
   });
 
   const sslCaDir = libraryCaDir(o.ca);
@@ -249,12 +245,16 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     fs.rmSync(sslCaDir, { recursive: true, force: true });
   }
   const front = (proxy as unknown as { httpServer: http.Server }).httpServer;
+  // Keep the request-target as the client sent it (the library rewrites req.url before our hook).
+  front.prependListener('request', (req: http.IncomingMessage) => rawUrls.set(req, req.url ?? ''));
   front.requestTimeout = 0;
   front.on('connection', (s: net.Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
   const boundPort = (front.address() as net.AddressInfo).port;
+  up.self = new SelfAddress(host, boundPort);
+  const isOwnName = (h: string) => up.self!.isOwnName(h, boundPort);
 
   return {
     host,
