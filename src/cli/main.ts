@@ -116,6 +116,7 @@ constraints, honoured by Go, OpenSSL and browsers) to the registries you debug:
     .option('--ui', 'show the inspector while recording (flows appear live)')
     .option('--upstream-timeout <seconds>', 'abort an exchange when the upstream sends nothing for this long', (v) => positiveNumber(v, '--upstream-timeout'), 120)
     .option('--append', 'add to an existing --out recording (without it, an existing file is refused)')
+    .option('--client-timeout <seconds>', 'close a client connection idle this long with no exchange running on it', (v) => positiveNumber(v, '--client-timeout'), 120)
     .option('--expose', 'allow --listen on a non-loopback address (prints a warning)')
     .option('--addon <file.mjs>', 'run your own addon on every flow, after redaction and classification (repeatable; see below)', collect, [])
     .addHelpText(
@@ -132,7 +133,7 @@ Examples:
   regtape record -o pull.db
   regtape record --map registry.test=127.0.0.1:5443 --upstream-ca lab/ca.pem`,
     )
-    .action(async (opts: { listen: string; out?: string; map: string[]; upstreamCa: string[]; insecureUpstream?: boolean; keepSecrets?: boolean; quiet?: boolean; verbose?: boolean; ui?: boolean; upstreamTimeout?: number; expose?: boolean; addon: string[]; append?: boolean }) => {
+    .action(async (opts: { listen: string; out?: string; map: string[]; upstreamCa: string[]; insecureUpstream?: boolean; keepSecrets?: boolean; quiet?: boolean; verbose?: boolean; ui?: boolean; upstreamTimeout?: number; clientTimeout?: number; expose?: boolean; addon: string[]; append?: boolean }) => {
       await runRecord({ ...opts, home: defaultHome() });
     });
 

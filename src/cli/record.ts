@@ -23,6 +23,10 @@ export interface RecordOptions {
   verbose?: boolean;
   /** Abort an upstream exchange after this many seconds without data (default 120). */
   upstreamTimeout?: number;
+  /** Close a client connection idle this many seconds with no exchange running on it (default 120). */
+  clientTimeout?: number;
+  /** Seconds a client has to send a complete request head (default 60). */
+  headersTimeout?: number;
   /** Allow listening on a non-loopback address. */
   expose?: boolean;
   /** Run the inspector TUI live instead of printing flow lines. */
@@ -123,7 +127,10 @@ export async function startRecording(o: RecordOptions, log: Logger = createLogge
   const recorder = new Recorder({ recording, log, pipeline });
   let proxy: RunningProxy;
   try {
-    proxy = await startProxy({ host, port, ca, leafs: new LeafFactory(ca), hostMap, observer: recorder, log, upstreamCa, insecureUpstream: o.insecureUpstream, idleTimeoutMs: o.upstreamTimeout ? o.upstreamTimeout * 1000 : undefined });
+    proxy = await startProxy({ host, port, ca, leafs: new LeafFactory(ca), hostMap, observer: recorder, log, upstreamCa, insecureUpstream: o.insecureUpstream, idleTimeoutMs: o.upstreamTimeout ? o.upstreamTimeout * 1000 : undefined,
+      clientIdleTimeoutMs: o.clientTimeout ? o.clientTimeout * 1000 : undefined,
+      headersTimeoutMs: o.headersTimeout ? o.headersTimeout * 1000 : undefined,
+    });
   } catch (e) {
     recorder.close();
     recording.close();

@@ -36,6 +36,15 @@ export interface ProxyOptions {
   /** Abort an upstream exchange after this long without data (default 120 s). */
   idleTimeoutMs?: number;
   /**
+   * Close a client connection after this long without a byte either way while no exchange
+   * is running on it (a tunnel that never speaks, a TLS connection that never sends a
+   * request). Idle time, not total: a slow transfer that keeps moving is never cut.
+   * Default 120 s. Between requests on a keep-alive connection, 5 s.
+   */
+  clientIdleTimeoutMs?: number;
+  /** A client must finish sending a request head within this long (default 60 s; slowloris). */
+  headersTimeoutMs?: number;
+  /**
    * Answer requests locally instead of forwarding them (replay): when set, the proxy
    * never opens a connection to any upstream.
    */
@@ -139,7 +148,32 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
 
   // Our server for intercepted connections. requestTimeout 0: Node 20 answers 408 to any
   // request longer than 300 s otherwise, and a slow multi-GB push takes longer.
-  const inner = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 });
+  const clientIdle = o.clientIdleTimeoutMs ?? 120_000;
+  const headersTimeout = o.headersTimeoutMs ?? 60_000;
+  const busy = new WeakMap<net.Socket, number>();
+  const track = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const s = req.socket;
+    busy.set(s, (busy.get(s) ?? 0) + 1);
+    res.once('close', () => busy.set(s, (busy.get(s) ?? 1) - 1));
+  };
+  // A socket idle for clientIdle: closed, unless an exchange is running on it (the upstream
+  // idle timeout bounds that one).
+  const onIdle = (s: net.Socket) => {
+    if ((busy.get(s) ?? 0) > 0) s.setTimeout(clientIdle);
+    else s.destroy();
+  };
+  const inner = http.createServer({
+    requestTimeout: 0,
+    headersTimeout,
+    keepAliveTimeout: 5_000,
+    connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(headersTimeout / 4))),
+  });
+  // Node tracks connections for headersTimeout only from 'listening' on; this server never
+  // listens (connections are handed to it), so start the tracking ourselves.
+  inner.emit('listening');
+  inner.timeout = clientIdle;
+  inner.on('timeout', onIdle);
+  inner.on('request', track);
   inner.on('request', (req, res) => {
     const t = targets.get(req.socket);
     if (!t) return sendProxyError(res, 500, 'internal: unknown connection');
@@ -153,9 +187,13 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
   });
 
   const intercept = (socket: net.Socket, target: { host: string; port: number }, first: Buffer, connect: ConnectSeen) => {
+    socket.removeListener('end', dropTunnel);
+    socket.removeListener('timeout', dropTunnel);
     socket.pause();
     socket.unshift(first);
     if (first[0] === 0x16) {
+      // The TLS socket reads from now on: the raw socket's own timer would see no activity.
+      socket.setTimeout(0);
       const leaf = o.leafs.get(target.host);
       const tlsSocket = new tls.TLSSocket(socket, {
         isServer: true,
@@ -193,6 +231,10 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     }
   };
 
+  function dropTunnel(this: net.Socket) {
+    this.destroy();
+  }
+
   const proxy = new MitmProxy();
   proxy.onError((_ctx, err, kind) => {
     const e = err as NodeJS.ErrnoException | undefined;
@@ -211,6 +253,10 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
       socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
       return;
     }
+    // A client that closes before its first byte: close our side too (no CLOSE-WAIT).
+    socket.once('end', dropTunnel);
+    socket.once('timeout', dropTunnel);
+    socket.setTimeout(clientIdle);
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     const seen: ConnectSeen = { headers: fromRawHeaders(req.rawHeaders ?? []), httpVersion: req.httpVersion ?? '1.1', clientAddr: clientAddress(socket), start: Date.now() };
     if (head && head.length) intercept(socket, target, head, seen);
@@ -248,6 +294,10 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
   // Keep the request-target as the client sent it (the library rewrites req.url before our hook).
   front.prependListener('request', (req: http.IncomingMessage) => rawUrls.set(req, req.url ?? ''));
   front.requestTimeout = 0;
+  front.headersTimeout = headersTimeout;
+  front.timeout = clientIdle;
+  front.on('timeout', onIdle);
+  front.on('request', track);
   front.on('connection', (s: net.Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -267,6 +317,7 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
         front.closeAllConnections();
       });
       inner.closeAllConnections();
+      inner.close(() => undefined); // stops its connection-checking timer
       up.httpsAgent.destroy();
       up.httpAgent.destroy();
     },
