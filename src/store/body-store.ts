@@ -1,7 +1,7 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { RegtapeError } from '../errors/index.js';
 
 /** Bodies at most this big live inside the database (manifests, tokens, errors). */
@@ -41,26 +41,115 @@ export interface CapturedBody {
  * `<dir>/.tmp/` and renamed into place, so a file named by a digest is always
  * complete. Same-content bodies are stored once.
  */
+/**
+ * Refuse a body-store directory that is a symlink, not a directory, or not owned by the
+ * user running regtape: a recording someone sent must not make us read or delete files
+ * elsewhere. A missing directory is fine (nothing stored yet).
+ */
+export function assertSafeDir(dir: string, what = 'body store'): void {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  const uid = process.getuid?.();
+  const why = st.isSymbolicLink()
+    ? 'is a symbolic link'
+    : !st.isDirectory()
+      ? 'is not a directory'
+      : uid !== undefined && st.uid !== uid
+        ? `is owned by uid ${st.uid}, not by you (uid ${uid})`
+        : null;
+  if (why) {
+    throw new RegtapeError('body-store-unsafe', `${dir} (the recording's ${what}) ${why}; regtape never follows it. Make it a plain directory you own (or remove it if the recording has no large bodies)`);
+  }
+}
+
+/** Options of a stored-body read. */
+export interface BodyReadOptions {
+  /** The size the recording says the body has: a file of another size is refused. */
+  size?: number;
+  /** Check the sha256 of the file before the first byte is handed out (default true; `verify` turns it off to report mismatches itself). */
+  verify?: boolean;
+}
+
+/**
+ * Content-addressed body files: `<dir>/<sha256>` (mode 0600), written under
+ * `<dir>/.tmp/` and renamed into place, so a file named by a digest is always
+ * complete. Same-content bodies are stored once.
+ *
+ * Reads never follow symlinks (O_NOFOLLOW), accept only regular files of the recorded
+ * size, and check the digest before serving (once per file and process).
+ */
 export class BodyStore {
   readonly tmpDir: string;
+  private readonly verified = new Set<string>();
 
   constructor(readonly dir: string) {
     this.tmpDir = path.join(dir, '.tmp');
   }
 
+  /** Refuse a store that is not a plain directory owned by the user (symlinked, foreign). */
+  check(): void {
+    assertSafeDir(this.dir);
+    assertSafeDir(this.tmpDir, 'temporary directory');
+  }
+
   /** Create the directories (0700) and remove temp files left by a crashed writer. */
   init(): void {
-    fs.mkdirSync(this.tmpDir, { recursive: true, mode: 0o700 });
-    for (const f of fs.readdirSync(this.tmpDir)) fs.rmSync(path.join(this.tmpDir, f), { force: true });
+    this.check();
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    if (!fs.existsSync(this.tmpDir)) fs.mkdirSync(this.tmpDir, { mode: 0o700 });
+    this.check();
+    for (const f of fs.readdirSync(this.tmpDir)) {
+      const p = path.join(this.tmpDir, f);
+      // Only our own leftovers: files (or stray links, removed as links), never a directory's contents.
+      if (!fs.lstatSync(p).isDirectory()) fs.rmSync(p, { force: true });
+    }
   }
 
   pathOf(sha256: string): string {
-    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new RegtapeError('recording-corrupt', `not a sha256 digest: ${JSON.stringify(sha256)}; the recording refers to a body by a name that is not a digest`);
+    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new RegtapeError('recording-corrupt', `not a sha256 digest: ${JSON.stringify(sha256.slice(0, 80))}`);
     return path.join(this.dir, sha256);
   }
 
+  /** Is there a regular file (not a link) for this digest? */
   has(sha256: string): boolean {
-    return fs.existsSync(this.pathOf(sha256));
+    try {
+      return fs.lstatSync(this.pathOf(sha256)).isFile();
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Open a body file for reading: never through a symlink, only a regular file, of
+   * `size` bytes when given. Returns the descriptor and the file's size.
+   */
+  open(sha256: string, size?: number): { fd: number; size: number; key: string } {
+    const p = this.pathOf(sha256);
+    let fd: number;
+    try {
+      fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP') throw new RegtapeError('body-store-unsafe', `${p} is a symbolic link; regtape never follows links in a body store (the recording may have been tampered with)`);
+      if (code === 'ENOENT') throw new RegtapeError('body-missing', `body ${sha256} is missing from ${this.dir} (copy NAME.blobs/ together with NAME.db)`);
+      throw e;
+    }
+    const st = fs.fstatSync(fd);
+    const bad = !st.isFile() ? 'is not a regular file' : size !== undefined && st.size !== size ? `has ${st.size} bytes, the recording says ${size}` : null;
+    if (bad) {
+      fs.closeSync(fd);
+      throw new RegtapeError(st.isFile() ? 'body-missing' : 'body-store-unsafe', `body file ${p} ${bad}; it is not served (run \`regtape verify\`)`);
+    }
+    return { fd, size: st.size, key: `${sha256}:${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}` };
+  }
+
+  private mismatch(sha256: string, got: string): RegtapeError {
+    return new RegtapeError('body-missing', `body file ${this.pathOf(sha256)} does not match its digest (it hashes to ${got}); it is not served (run \`regtape verify\`)`);
   }
 
   /** A pass-through stream that hashes and stores what flows through it. */
@@ -80,7 +169,7 @@ export class BodyStore {
   async placeFile(body: CapturedBody): Promise<void> {
     if (!body.tmpFile) return;
     const dest = this.pathOf(body.sha256);
-    if (fs.existsSync(dest)) {
+    if (this.has(body.sha256)) {
       await fs.promises.rm(body.tmpFile, { force: true });
     } else {
       await fs.promises.rename(body.tmpFile, dest);
@@ -91,15 +180,65 @@ export class BodyStore {
   /** Write an in-memory body as a file under its digest (used when a body is too big to inline). */
   async placeBuffer(sha256: string, buf: Buffer): Promise<void> {
     const dest = this.pathOf(sha256);
-    if (fs.existsSync(dest)) return;
+    if (this.has(sha256)) return;
     const tmp = this.tmpPath();
-    await fs.promises.writeFile(tmp, buf, { mode: 0o600 });
+    await fs.promises.writeFile(tmp, buf, { mode: 0o600, flag: 'wx' });
     await fs.promises.rename(tmp, dest);
   }
 
-  /** Stream a stored file body, optionally a byte range [start, end] inclusive. */
-  read(sha256: string, range?: { start?: number; end?: number }): fs.ReadStream {
-    return fs.createReadStream(this.pathOf(sha256), { start: range?.start, end: range?.end, highWaterMark: 1 << 20 });
+  /** A small body file whole, synchronously, checked (null when larger than `max`). */
+  readSync(sha256: string, max: number, size?: number): Buffer | null {
+    const { fd, size: n } = this.open(sha256, size);
+    try {
+      if (n > max) return null;
+      const buf = Buffer.alloc(n);
+      let off = 0;
+      while (off < n) {
+        const r = fs.readSync(fd, buf, off, n - off, off);
+        if (r === 0) break;
+        off += r;
+      }
+      const got = createHash('sha256').update(buf.subarray(0, off)).digest('hex');
+      if (got !== sha256 || off !== n) throw this.mismatch(sha256, got);
+      return buf;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /**
+   * Stream a stored file body, optionally a byte range [start, end] inclusive. The file is
+   * opened (checked) now; its digest is verified before the first byte is handed out,
+   * unless this process already verified that very file.
+   */
+  read(sha256: string, range?: { start?: number; end?: number }, opts: BodyReadOptions = {}): Readable {
+    const { fd, key } = this.open(sha256, opts.size);
+    const stream = () => fs.createReadStream('', { fd, start: range?.start, end: range?.end, highWaterMark: 1 << 20 });
+    if (opts.verify === false || this.verified.has(key)) return stream();
+    let owned = true; // the descriptor is ours until the serving stream takes it
+    let inside = false;
+    const gen = async function* (self: BodyStore) {
+      inside = true;
+      try {
+        const h = createHash('sha256');
+        for await (const c of fs.createReadStream('', { fd, start: 0, autoClose: false, highWaterMark: 1 << 20 })) h.update(c as Buffer);
+        const got = h.digest('hex');
+        if (got !== sha256) throw self.mismatch(sha256, got);
+        self.verified.add(key);
+        owned = false;
+        yield* stream();
+      } finally {
+        if (owned) fs.close(fd, () => undefined);
+      }
+    };
+    const out = Readable.from(gen(this), { objectMode: false, highWaterMark: 1 << 20 });
+    out.once('close', () => {
+      if (!inside && owned) {
+        owned = false;
+        fs.close(fd, () => undefined);
+      }
+    });
+    return out;
   }
 }
 

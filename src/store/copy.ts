@@ -98,7 +98,7 @@ function copyBodies(dst: Side, src: Side, name: string, report: (line: string) =
       const from = src.bodies.pathOf(b.sha256);
       const to = dst.bodies.pathOf(b.sha256);
       if (!fs.existsSync(to)) {
-        if (fs.existsSync(from)) stats[linkOrCopy(from, to) === 'linked' ? 'bodiesLinked' : 'bodiesCopied']++;
+        if (src.bodies.has(b.sha256)) stats[linkOrCopy(from, to) === 'linked' ? 'bodiesLinked' : 'bodiesCopied']++;
         else {
           stats.bodiesMissing++;
           report(`${name}: body ${b.sha256} is referenced but missing from ${src.bodies.dir}; the merged recording references it too`);
@@ -157,7 +157,7 @@ export function copySelected(dst: Side, src: Side, entries: readonly FlowSelecti
     bodies.add(sha);
     const b = getBody.get(sha) as { sha256: string; size: number; inline: Buffer | null } | undefined;
     if (!b) return;
-    if (b.inline === null && fs.existsSync(src.bodies.pathOf(sha)) && !fs.existsSync(dst.bodies.pathOf(sha))) linkOrCopy(src.bodies.pathOf(sha), dst.bodies.pathOf(sha));
+    if (b.inline === null && src.bodies.has(sha) && !fs.existsSync(dst.bodies.pathOf(sha))) linkOrCopy(src.bodies.pathOf(sha), dst.bodies.pathOf(sha));
     insertBody.run(b.sha256, b.size, b.inline);
   };
   const sessionFor = (old: number): number => {

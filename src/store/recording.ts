@@ -3,7 +3,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import type { BodyRef, FlowFacts, FlowRecord, FlowState, HeaderList, RegistryFacts } from '../flow/index.js';
-import { BodyStore, INLINE_LIMIT, type CapturedBody } from './body-store.js';
+import { assertSafeDir, BodyStore, INLINE_LIMIT, type BodyReadOptions, type CapturedBody } from './body-store.js';
+import { createHash } from 'node:crypto';
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import { copyRecording, copySelected, type CopyStats, type FlowSelection } from './copy.js';
 import { fromSystemError, RegtapeError } from '../errors/index.js';
@@ -227,6 +228,8 @@ export class Recording {
   private sessionId = 0;
   /** Prepared statements by SQL text: each prepared once, on first use. */
   private readonly statements = new Map<string, Database.Statement>();
+  /** Inline bodies whose digest was checked in this process. */
+  private readonly inlineChecked = new Set<string>();
 
   private constructor(
     readonly path: string,
@@ -255,7 +258,11 @@ export class Recording {
       } catch (e) {
         throw fromSystemError(e, dbPath); // EISDIR, EACCES: a sentence naming the path
       }
-    } else {
+    }
+    // A body store that is a symlink, a file or someone else's is refused before anything is read from it.
+    assertSafeDir(blobDirFor(p));
+    assertSafeDir(path.join(blobDirFor(p), '.tmp'), 'temporary directory');
+    if (!exists) {
       fs.mkdirSync(path.dirname(p), { recursive: true });
       // Recordings hold traffic: owner-only from the first byte (SQLite gives -wal/-shm the same mode).
       fs.closeSync(fs.openSync(p, 'wx', 0o600));
@@ -468,21 +475,43 @@ export class Recording {
     return this.bodies.has(sha256);
   }
 
+  private bodyRow(sha256: string): { size: number; inline: Buffer | null } | undefined {
+    const row = this.db.prepare('SELECT size, inline FROM bodies WHERE sha256 = ?').get(sha256) as { size: unknown; inline: unknown } | undefined;
+    if (!row) return undefined;
+    if (typeof row.size !== 'number' || !Number.isSafeInteger(row.size) || row.size < 0 || (row.inline !== null && !Buffer.isBuffer(row.inline))) {
+      throw new RegtapeError('recording-corrupt', `${this.path}: the bodies row for ${sha256.slice(0, 80)} is damaged (size ${JSON.stringify(row.size)}); run \`regtape verify\``);
+    }
+    const inline = row.inline as Buffer | null;
+    if (inline && !this.inlineChecked.has(sha256)) {
+      const got = createHash('sha256').update(inline).digest('hex');
+      if (got !== sha256 || inline.length !== row.size) {
+        throw new RegtapeError('body-missing', `${this.path}: the stored body ${sha256} does not match its digest (it hashes to ${got}); it is not served (run \`regtape verify\`)`);
+      }
+      this.inlineChecked.add(sha256);
+    }
+    return { size: row.size, inline };
+  }
+
   /**
    * Stream a stored body, optionally a byte range [start, end] (inclusive, like
-   * HTTP Range). Throws BODY_MISSING when the recording has no such body.
+   * HTTP Range). Body files are opened without following symlinks, must have the
+   * recorded size and are digest-checked before the first byte. Throws body-missing
+   * when the recording has no such body (or it does not check out), body-store-unsafe
+   * for a symlink.
    */
-  readBody(sha256: string, range?: { start?: number; end?: number }): Readable {
-    const row = this.st(GET_BODY).get(sha256) as { size: number; inline: Buffer | null } | undefined;
+  readBody(sha256: string, range?: { start?: number; end?: number }, opts: Pick<BodyReadOptions, 'verify'> = {}): Readable {
+    const row = opts.verify === false ? this.rawBodyRow(sha256) : this.bodyRow(sha256);
     if (row?.inline) {
       const start = range?.start ?? 0;
       const end = range?.end !== undefined ? range.end + 1 : row.inline.length;
       return Readable.from([row.inline.subarray(start, end)], { objectMode: false });
     }
-    if (!this.bodies.has(sha256)) {
-      throw new RegtapeError('body-missing', `body ${sha256} is missing from ${this.bodies.dir} (copy NAME.blobs/ together with NAME.db)`);
-    }
-    return this.bodies.read(sha256, range);
+    return this.bodies.read(sha256, range, { size: opts.verify === false ? undefined : row?.size, verify: opts.verify });
+  }
+
+  private rawBodyRow(sha256: string): { size: number; inline: Buffer | null } | undefined {
+    const row = this.db.prepare('SELECT size, inline FROM bodies WHERE sha256 = ?').get(sha256) as { size: number; inline: unknown } | undefined;
+    return row ? { size: row.size, inline: Buffer.isBuffer(row.inline) ? row.inline : null } : undefined;
   }
 
   /** Read a (small) body whole. Refuses bodies above `max` bytes. */
@@ -502,12 +531,16 @@ export class Recording {
    * Returns null when absent or larger.
    */
   readBodySync(sha256: string, max = 1 << 20): Buffer | null {
-    const row = this.st(GET_BODY).get(sha256) as { size: number; inline: Buffer | null } | undefined;
-    if (row?.inline) return row.inline.length <= max ? row.inline : null;
-    if (!this.bodies.has(sha256)) return null;
-    const p = this.bodies.pathOf(sha256);
-    if (fs.statSync(p).size > max) return null;
-    return fs.readFileSync(p);
+    try {
+      const row = this.bodyRow(sha256);
+      if (row?.inline) return row.inline.length <= max ? row.inline : null;
+      if (!this.bodies.has(sha256)) return null;
+      return this.bodies.readSync(sha256, max, row?.size);
+    } catch (e) {
+      // Absent, tampered or unsafe bodies are simply not shown (verify and replay say why).
+      if (e instanceof RegtapeError && (e.code === 'body-missing' || e.code === 'body-store-unsafe' || e.code === 'recording-corrupt')) return null;
+      throw e;
+    }
   }
 
   /** Has this flow uuid been stored already? */

@@ -208,7 +208,7 @@ export class RecordingBackend implements Backend {
     const small = this.body(sha256, Math.max(n, 64 * 1024));
     if (small) return small.subarray(0, n);
     try {
-      const fd = fs.openSync(this.rec.bodies.pathOf(sha256), 'r');
+      const { fd } = this.rec.bodies.open(sha256); // never through a symlink
       try {
         const buf = Buffer.alloc(n);
         return buf.subarray(0, fs.readSync(fd, buf, 0, n, 0));
