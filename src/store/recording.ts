@@ -56,7 +56,7 @@ export interface OpenOptions {
   /** Create the file if missing (record). */
   create?: boolean;
   /**
-   * With `readonly`: leave no trace. SQLite opening a WAL-mode file read-only creates
+   * With `readonly`: leave no trace (the default for read-only opens; `untouched: false` opens in place). SQLite opening a WAL-mode file read-only creates
    * `-wal` and `-shm` beside it and, read-only, cannot remove them. When no `-wal` is
    * there (no writer: a cleanly closed recording):
    *  - up to UNTOUCHED_MEMORY_MAX bytes, the file is read into memory: nothing is
@@ -95,7 +95,7 @@ function memoryImage(p: string): Buffer {
  * image; `sideFiles` says whether the -wal/-shm SQLite may create should go on close.
  */
 function openDb(p: string, opts: OpenOptions): { db: Database.Database; sideFiles: boolean } {
-  if (opts.readonly && opts.untouched && !fs.existsSync(`${p}-wal`)) {
+  if (opts.readonly && opts.untouched !== false && !fs.existsSync(`${p}-wal`)) {
     const fd = fs.openSync(p, 'r');
     const head = Buffer.alloc(20);
     const n = fs.readSync(fd, head, 0, 20, 0);
@@ -245,6 +245,16 @@ export class Recording {
     let s = this.statements.get(sql);
     if (!s) this.statements.set(sql, (s = this.db.prepare(sql)));
     return s;
+  }
+
+  /**
+   * Open for reading only, leaving no trace: no -wal/-shm/-journal file is created and
+   * no byte changes (`untouched`, the default for every read-only open: a WAL-mode file
+   * with no -wal beside it is read as an in-memory image; one with a -wal, which a
+   * recorder is writing, is read in place).
+   */
+  static openReadOnly(dbPath: string): Recording {
+    return Recording.open(dbPath, { readonly: true });
   }
 
   /** Open (and with `create`, create) a recording. Bad files are refused untouched. */
@@ -632,6 +642,16 @@ export class Recording {
         this.db.pragma('wal_checkpoint(TRUNCATE)');
       } catch {
         // a reader holds the WAL; it will be checkpointed later
+      }
+    }
+    if (!this.readonly) {
+      // Leave the file in rollback-journal mode: a reader of a closed recording then needs no
+      // -shm/-wal beside it, so looking at a recording never creates files (a live reader
+      // holding it makes this fail quietly; the file stays in WAL mode, which readers handle).
+      try {
+        this.db.pragma('journal_mode = DELETE');
+      } catch {
+        // busy: another connection has it open
       }
     }
     this.db.close();
