@@ -1,11 +1,15 @@
 import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
 import type { Transform } from 'node:stream';
 import { getHeader, type FlowRecord, type RequestHead, type ResponseHead } from '../flow/index.js';
 import type { Logger } from '../log/index.js';
 import { describeRequest, flowFacts, REDACT_BUFFER_LIMIT, type FactsSoFar, type Pipeline } from '../pipeline/index.js';
 import type { ExchangeHandle, ExchangeObserver, ExchangeOutcome, ExchangeStart } from '../proxy/index.js';
-import { isRedactableType } from '../redact/index.js';
+import { isRedactableType, isTextType } from '../redact/index.js';
 import { INLINE_LIMIT, type BodyTap, type CapturedBody, type Recording, type StoredBody } from '../store/index.js';
+
+/** JSON/form/text bodies up to this size that went to a file are still read back and redacted. */
+const POST_REDACT_LIMIT = 32 << 20;
 
 
 export interface RecorderOptions {
@@ -160,6 +164,16 @@ export class Recorder implements ExchangeObserver {
   ): Promise<StoredBody | null> {
     if (!captured) return null;
     let redacted = false;
+    if (captured.tmpFile && captured.size <= POST_REDACT_LIMIT && (isRedactableType(contentType) || isTextType(contentType))) {
+      // A JSON/form/text body too big to keep in memory while it passed (a token response over
+      // the limits): read it back once, after the client has it, and redact it before it is placed.
+      const buf = await fs.promises.readFile(captured.tmpFile);
+      const bytes = this.o.pipeline.body({ side, bytes: buf, contentType, contentEncoding, facts }, request);
+      if (bytes !== buf) {
+        await fs.promises.rm(captured.tmpFile, { force: true });
+        return this.o.recording.storeBody({ sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length, buffer: bytes }, true);
+      }
+    }
     if (captured.buffer && captured.buffer.length) {
       const bytes = this.o.pipeline.body({ side, bytes: captured.buffer, contentType, contentEncoding, facts }, request);
       if (bytes !== captured.buffer) {

@@ -27,10 +27,43 @@ export function codecFor(enc: string | undefined | null): Codec | null {
 /** Decoded bodies larger than this are not inspected (a zip bomb stays a zip bomb). */
 const MAX_DECODED = 16 << 20;
 
+/** The codecs of a Content-Encoding list (`gzip, gzip`), in the order they were applied; null if any is unknown. */
+export function codecsFor(enc: string | undefined | null): Codec[] | null {
+  if (!enc) return [];
+  const out: Codec[] = [];
+  for (const name of enc.split(',').map((x) => x.trim()).filter(Boolean)) {
+    if (name.toLowerCase() === 'identity') continue;
+    const c = codecFor(name);
+    if (!c) return null;
+    out.push(c);
+  }
+  return out;
+}
+
+const GZIP = codecFor('gzip')!;
+
+/** Undo every layer (the header's, then gzip inside gzip the header did not mention); null if undecodable. */
+function decodeAll(body: Buffer, codecs: Codec[]): { plain: Buffer; encodeOrder: Codec[] } | null {
+  let plain = body;
+  const nested: Codec[] = [];
+  try {
+    for (const c of [...codecs].reverse()) plain = c.decode(plain, MAX_DECODED);
+    // A body compressed twice under one "gzip" (seen from misconfigured CDNs and registries).
+    for (let i = 0; i < 3 && plain.length > 2 && plain[0] === 0x1f && plain[1] === 0x8b; i++) {
+      plain = GZIP.decode(plain, MAX_DECODED);
+      nested.push(GZIP);
+    }
+  } catch {
+    return null;
+  }
+  // Encoding re-applies the innermost layer first: the nested ones, then the header's in order.
+  return { plain, encodeOrder: [...nested.reverse(), ...codecs] };
+}
+
 /**
- * Redact a small body as it travels: decode its Content-Encoding, redact JSON/form
- * secrets, encode it again so the stored bytes still match the headers. Used by the
- * recorder and by HAR import alike.
+ * Redact a small body as it travels: decode its Content-Encoding (stacked ones too, and
+ * gzip nested inside gzip), redact JSON/form/text secrets, encode it again layer by layer
+ * so the stored bytes still match the headers. Used by the recorder and by HAR import alike.
  */
 export function redactEncodedBody(
   body: Buffer,
@@ -39,16 +72,14 @@ export function redactEncodedBody(
   r: Redactor,
   side: 'request' | 'response',
 ): Redacted<Buffer> & { changed: boolean } {
-  const codec = codecFor(contentEncoding);
-  let plain = body;
-  if (codec) {
-    try {
-      plain = codec.decode(body, MAX_DECODED);
-    } catch {
-      return { value: body, changed: false, redactions: [], tokens: [] }; // undecodable: nothing we can inspect
-    }
-  }
-  const res = redactBody(plain, contentType, r, side);
+  const codecs = codecsFor(contentEncoding);
+  const unchanged = { value: body, changed: false, redactions: [], tokens: [] };
+  if (!codecs) return unchanged; // an encoding we cannot undo: nothing we can inspect
+  const decoded = decodeAll(body, codecs);
+  if (!decoded) return unchanged;
+  const res = redactBody(decoded.plain, contentType, r, side);
   if (!res.changed) return { ...res, value: body };
-  return { ...res, value: codec ? codec.encode(res.value) : res.value };
+  let value = res.value;
+  for (const c of decoded.encodeOrder) value = c.encode(value);
+  return { ...res, value };
 }

@@ -1,4 +1,4 @@
-export { Redactor, KEEP_QUERY, redactBody, redactHeaders, redactTarget, redactUrl, isRedactableType, tokenClaims } from './redact.js';
+export { Redactor, KEEP_QUERY, redactBody, redactHeaders, redactTarget, redactUrl, isRedactableType, isTextType, tokenClaims } from './redact.js';
 export type { Redacted } from './redact.js';
-export { codecFor, redactEncodedBody } from './encoding.js';
+export { codecFor, codecsFor, redactEncodedBody } from './encoding.js';
 export type { Codec } from './encoding.js';

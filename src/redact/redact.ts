@@ -46,10 +46,21 @@ const SECRET_HEADERS = new Set([
   'proxy-authorization',
   'x-amz-security-token',
   'x-registry-auth',
+  'x-registry-config',
+  'x-docker-token',
   'x-auth-token',
   'x-api-key',
   'private-token',
 ]);
+
+/**
+ * Any other header whose name says it holds a credential (X-Csrf-Token, X-Upload-Token,
+ * X-Goog-Signature, X-Session-Token, X-Api-Key, …): the whole value is replaced.
+ */
+const SECRET_HEADER_NAME = /(^|-)(token|secret|password|passwd|signature|sig|api-?key|credentials?|session|auth|cookie)(-|$)/;
+
+/** Parameters of a WWW-Authenticate / Proxy-Authenticate challenge that are protocol facts, not secrets. */
+const KEEP_CHALLENGE = new Set(['realm', 'service', 'scope', 'error', 'error_description', 'error_uri', 'charset', 'algorithm', 'qop', 'stale', 'type']);
 
 /** JSON keys (token responses, login bodies) whose string values are secrets. */
 const SECRET_JSON_KEYS = new Set(['token', 'access_token', 'refresh_token', 'id_token', 'password', 'client_secret', 'identitytoken', 'secret']);
@@ -105,8 +116,27 @@ export function redactTarget(target: string, r: Redactor, where = 'request.query
   return { value: `${target.slice(0, q)}?${parts.join('&')}`, redactions, tokens: [] };
 }
 
-/** Redact an absolute URL (e.g. a 307 Location to a signed CDN URL). */
+/** Redact userinfo of an absolute URL: `scheme://user:PASSWORD@` keeps the user, `scheme://TOKEN@` is replaced. */
+function redactUserinfo(url: string, r: Redactor, where: string): Redacted<string> {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#@]*)@/i.exec(url);
+  if (!m) return { value: url, redactions: [], tokens: [] };
+  const info = m[2]!;
+  const colon = info.indexOf(':');
+  const secret = colon >= 0 ? info.slice(colon + 1) : info;
+  if (!secret) return { value: url, redactions: [], tokens: [] };
+  const marker = r.marker(secret);
+  const kept = colon >= 0 ? `${info.slice(0, colon)}:${marker}` : marker;
+  return { value: `${m[1]}${kept}@${url.slice(m[0].length)}`, redactions: [{ where: `${where}:userinfo`, marker }], tokens: [] };
+}
+
+/** Redact an absolute URL (e.g. a 307 Location to a signed CDN URL): userinfo and query values. */
 export function redactUrl(url: string, r: Redactor, where: string): Redacted<string> {
+  const u = redactUserinfo(url, r, where);
+  const q = redactQueryOfUrl(u.value, r, where);
+  return { value: q.value, redactions: [...u.redactions, ...q.redactions], tokens: [] };
+}
+
+function redactQueryOfUrl(url: string, r: Redactor, where: string): Redacted<string> {
   const q = url.indexOf('?');
   if (q < 0) return { value: url, redactions: [], tokens: [] };
   const hashAt = url.indexOf('#', q);
@@ -164,6 +194,29 @@ function redactCookie(value: string, r: Redactor, where: string, setCookie: bool
   return { value: out.join(sep), redactions, tokens: [] };
 }
 
+/**
+ * Redact a challenge (`Bearer realm="…",service="…",token="…"`): protocol parameters stay
+ * (the realm URL with its query redacted), any other parameter's value is replaced.
+ */
+function redactChallenge(value: string, r: Redactor, where: string): Redacted<string> {
+  const redactions: RedactionFact[] = [];
+  const out = value.replace(/([A-Za-z0-9_.-]+)=("(?:[^"\\]|\\.)*"|[^\s,]*)/g, (whole, name: string, raw: string) => {
+    const quoted = raw.startsWith('"');
+    const v = quoted ? raw.slice(1, -1) : raw;
+    const n = name.toLowerCase();
+    if (n === 'realm') {
+      const u = redactUrl(v, r, `${where}:realm`);
+      redactions.push(...u.redactions);
+      return `${name}=${quoted ? `"${u.value}"` : u.value}`;
+    }
+    if (KEEP_CHALLENGE.has(n) || v === '') return whole;
+    const marker = r.marker(v);
+    redactions.push({ where: `${where}:${n}`, marker });
+    return `${name}=${quoted ? `"${marker}"` : marker}`;
+  });
+  return { value: out, redactions, tokens: [] };
+}
+
 /** Redact request or response headers (order and duplicates kept). */
 export function redactHeaders(headers: HeaderList, r: Redactor, side: 'request' | 'response'): Redacted<HeaderList> {
   const redactions: RedactionFact[] = [];
@@ -176,6 +229,8 @@ export function redactHeaders(headers: HeaderList, r: Redactor, side: 'request' 
     else if (n === 'cookie') res = redactCookie(v, r, where, false);
     else if (n === 'set-cookie') res = redactCookie(v, r, where, true);
     else if (n === 'location' || n === 'content-location') res = redactUrl(v, r, `${side}.header:${n}`);
+    else if (n === 'www-authenticate' || n === 'proxy-authenticate') res = redactChallenge(v, r, where);
+    else if (SECRET_HEADER_NAME.test(n)) res = redactCredentialValue(v, r, where);
     if (!res) return [k, v];
     redactions.push(...res.redactions);
     tokens.push(...res.tokens);
@@ -199,16 +254,45 @@ export function isRedactableType(contentType: string | undefined): 'json' | 'for
  * Bodies that do not parse are returned unchanged.
  */
 export function redactBody(body: Buffer, contentType: string | undefined, r: Redactor, side: 'request' | 'response'): Redacted<Buffer> & { changed: boolean } {
-  const kind = isRedactableType(contentType) ?? sniff(body);
+  const kind = isRedactableType(contentType) ?? sniff(body, contentType);
   if (kind === 'form') return redactForm(body, r, side);
-  if (kind === 'json') return redactJson(body, r, side);
+  if (kind === 'json') {
+    const j = redactJson(body, r, side);
+    return j.changed || isRedactableType(contentType) ? j : redactText(body, r, side);
+  }
+  if (kind === 'text') return redactText(body, r, side);
   return { value: body, changed: false, redactions: [], tokens: [] };
 }
 
-function sniff(body: Buffer): 'json' | null {
-  // Token servers sometimes answer text/plain; look for a JSON object.
+/** Is this a type whose bodies are text worth searching for signed URLs (html, plain, xml, none)? */
+export function isTextType(contentType: string | undefined): boolean {
+  if (!contentType) return true;
+  const t = contentType.split(';')[0]!.trim().toLowerCase();
+  return t.startsWith('text/') || t.endsWith('+xml') || t === 'application/xml';
+}
+
+function sniff(body: Buffer, contentType: string | undefined): 'json' | 'form' | 'text' | null {
+  if (!isTextType(contentType)) return null;
+  // Token servers sometimes answer text/plain; clients sometimes post forms without a type.
   const first = body.subarray(0, 64).toString('utf8').trimStart();
-  return first.startsWith('{') ? 'json' : null;
+  if (first.startsWith('{')) return 'json';
+  if (/^[A-Za-z0-9_.~%+-]+=[^&\s]*(&[A-Za-z0-9_.~%+-]+=[^&\s]*)*\s*$/.test(body.subarray(0, 64 << 10).toString('latin1'))) return 'form';
+  return 'text';
+}
+
+/** Text bodies (a 307's HTML, error pages): every absolute URL in them is redacted like a Location header. */
+function redactText(body: Buffer, r: Redactor, side: string): Redacted<Buffer> & { changed: boolean } {
+  const text = body.toString('utf8');
+  if (!/https?:\/\//i.test(text) || text.includes('\ufffd')) return { value: body, changed: false, redactions: [], tokens: [] };
+  const redactions: RedactionFact[] = [];
+  const out = text.replace(/https?:\/\/[^\s"'<>]+/gi, (url) => {
+    const escaped = url.includes('&amp;');
+    const res = redactUrl(escaped ? url.replace(/&amp;/g, '&') : url, r, `${side}.body:url`);
+    redactions.push(...res.redactions);
+    return escaped ? res.value.replace(/&/g, '&amp;') : res.value;
+  });
+  if (!redactions.length) return { value: body, changed: false, redactions: [], tokens: [] };
+  return { value: Buffer.from(out, 'utf8'), changed: true, redactions, tokens: [] };
 }
 
 function redactJson(body: Buffer, r: Redactor, side: string): Redacted<Buffer> & { changed: boolean } {
