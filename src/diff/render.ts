@@ -1,11 +1,20 @@
 import { describeMediaType } from '../registry/index.js';
+import { safeText as t } from '../term/index.js';
+
+/** Escape everything in `s` but the SGR colour sequences of our own Style (\x1b[<digits>m). */
+function keepColour(s: string): string {
+  return s
+    .split(/(\x1b\[\d+m)/)
+    .map((part, i) => (i % 2 ? part : t(part)))
+    .join('');
+}
 import { formatBytes, formatMs, PLAIN, shortDigest, shortPath, type Style } from '../inspect/index.js';
 import type { BlobInfo, DiffResult, OperationDiff } from './diff.js';
 
 function name(d: OperationDiff): string {
   const ref = d.reference ? (d.reference.includes(':') ? `@${shortDigest(d.reference)}` : `:${d.reference}`) : '';
   const kind = d.kind.a && d.kind.b && d.kind.a !== d.kind.b ? `${d.kind.a}→${d.kind.b}` : (d.kind.a ?? d.kind.b);
-  return `${kind} ${d.registry}/${d.repo}${ref}`;
+  return t(`${kind} ${d.registry}/${d.repo}${ref}`);
 }
 
 function blobs(st: Style, sign: '+' | '-', xs: BlobInfo[]): string[] {
@@ -27,7 +36,9 @@ export function renderOperationDiff(d: OperationDiff, st: Style = PLAIN): string
     return `${st.bold(name(d))}: ${(d.presence === 'a' ? st.red : st.green)(where)}${digest ? ` (${shortDigest(digest)})` : ''}`;
   }
   const lines: string[] = [`${st.bold(name(d))}: ${d.changed ? st.yellow('changed') : st.dim('same')}  ${st.dim(`time ${time(d)}`)}`];
-  const row = (label: string, text: string) => lines.push(`  ${label.padEnd(10)} ${text}`);
+  // Every row carries recorded text (platforms, headers, paths, problems): escaped as a whole; the
+  // only escapes it may hold are our colours, which are added around already-escaped parts.
+  const row = (label: string, text: string) => lines.push(`  ${t(label).padEnd(10)} ${keepColour(text)}`);
   if (d.digest.changed) row('digest', `${st.red(shortDigest(d.digest.a))} → ${st.green(shortDigest(d.digest.b))}${d.reference && !d.reference.includes(':') ? st.dim(` (tag ${d.reference} moved)`) : ''}`);
   if (d.mediaType.changed) row('type', `${describeMediaType(d.mediaType.a)} → ${describeMediaType(d.mediaType.b)}`);
   if (d.platforms.added.length || d.platforms.removed.length) row('platforms', [...d.platforms.added.map((p) => st.green(`+${p}`)), ...d.platforms.removed.map((p) => st.red(`−${p}`))].join('  '));

@@ -1,4 +1,5 @@
 import type { Filter } from '../filter/index.js';
+import { isSafeText, safeText } from '../term/index.js';
 import { flowUrl, type FlowRecord } from '../flow/index.js';
 import type { Recording } from '../store/index.js';
 import { selectFlows } from './flows.js';
@@ -35,10 +36,29 @@ export type CurlBody =
   /** Bytes the command cannot carry: read from stdin, with a note saying what they are. */
   | { kind: 'stdin'; size: number; sha256: string | null; why: string };
 
-/** Single-quote for POSIX sh when needed ('it'\''s'). */
+/**
+ * A literal for POSIX sh: single-quoted ('it'\''s); a value holding control or bidi
+ * characters is written as "$(printf '\033…')" so the script stays exact when run and
+ * prints no control byte when read.
+ */
+function shLiteral(s: string): string {
+  if (isSafeText(s, { multiline: true })) return `'${s.replace(/'/g, `'\\''`)}'`;
+  let fmt = '';
+  for (const byte of Buffer.from(s, 'utf8')) {
+    const c = String.fromCharCode(byte);
+    if (byte < 0x20 || byte >= 0x7f) fmt += `\\${byte.toString(8).padStart(3, '0')}`;
+    else if (c === '%') fmt += '%%';
+    else if (c === '\\') fmt += '\\\\';
+    else if (c === "'") fmt += `'\\''`;
+    else fmt += c;
+  }
+  return `"$(printf '${fmt}')"`;
+}
+
+/** Single-quote for POSIX sh when needed ('it'\''s). */
 export function shellQuote(s: string): string {
   if (s !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(s)) return s;
-  return `'${s.replace(/'/g, `'\\''`)}'`;
+  return shLiteral(s);
 }
 
 function renderWord(word: Word): string {
@@ -50,7 +70,7 @@ function renderWord(word: Word): string {
     else w.push(p);
   }
   if (w.every((p) => 'lit' in p)) return shellQuote(w.map((p) => (p as { lit: string }).lit).join(''));
-  return w.map((p) => ('lit' in p ? (p.lit === '' ? '' : `'${p.lit.replace(/'/g, `'\\''`)}'`) : `"\${${p.var}}"`)).join('');
+  return w.map((p) => ('lit' in p ? (p.lit === '' ? '' : shLiteral(p.lit)) : `"\${${p.var}}"`)).join('');
 }
 
 function envName(s: string): string {
@@ -155,9 +175,9 @@ export function curlCommand(f: FlowRecord, body: CurlBody, vars: Placeholders = 
   const status = f.response ? String(f.response.status) : f.state === 'error' ? `error${f.error ? `: ${f.error}` : ''}` : f.state;
   const r = f.registry;
   const what = r && r.role !== 'other' ? ` [${r.role}${r.repo ? ` ${r.repo}${r.reference ? (r.reference.includes(':') ? `@${r.reference}` : `:${r.reference}`) : ''}` : ''}]` : '';
-  const comment = `# flow ${f.id}: ${method} ${url} → ${status}${what}`.replace(/\n/g, ' ');
+  const comment = safeText(`# flow ${f.id}: ${method} ${url} → ${status}${what}`);
   const lines = [['curl', ...methodOpt.map(renderWord), renderWord(urlWord)].join(' '), ...opts.map((o) => `  ${o.map(renderWord).join(' ')}`)];
-  return [comment, ...notes.map((n) => `# ${n.replace(/\n/g, ' ')}`), lines.join(' \\\n')].join('\n');
+  return [comment, ...notes.map((n) => safeText(`# ${n}`)), lines.join(' \\\n')].join('\n');
 }
 
 /** Decide how a flow's request body goes into its command. */

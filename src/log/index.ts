@@ -1,4 +1,5 @@
 import { formatWithOptions } from 'node:util';
+import { safeText } from '../term/index.js';
 
 /** Minimal leveled logger; the CLI writes to stderr, a TUI can route it elsewhere. */
 export interface Logger {
@@ -17,7 +18,8 @@ export function createLogger(level: Level = 'info', out: NodeJS.WritableStream =
     if (ORDER[l] < ORDER[level]) return;
     const text = args.length ? formatWithOptions({ colors: false }, msg, ...args) : msg;
     const prefix = l === 'info' ? '' : `${l}: `;
-    out.write(`${prefix}${text}\n`);
+    // Log lines carry untrusted text (upstream errors, names, paths): never a raw control byte.
+    out.write(`${prefix}${safeText(text, { multiline: true })}\n`);
   };
   return {
     debug: (m, ...a) => emit('debug', m, a),
