@@ -14,12 +14,22 @@ afterAll(() => {
 const digest = (p: string) => createHash('sha256').update(fs.readFileSync(p)).digest('hex');
 const sideFiles = (p: string) => ['-wal', '-shm', '-journal'].filter((s) => fs.existsSync(p + s));
 
+/** Writers now leave rollback-journal files on close; put one back in WAL mode (older recordings, a writer that died). */
+async function walRecording(dir: string) {
+  const t = await writeTinyRecording(dir);
+  const { default: Database } = await import('better-sqlite3');
+  const d = new Database(t.file);
+  d.pragma('journal_mode = WAL');
+  d.close();
+  return t;
+}
+
 describe('Recording.open({ readonly, untouched })', () => {
   it('reads a cleanly closed WAL-mode recording without creating -wal/-shm or changing a byte', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'regtape-ro-'));
     dirs.push(dir);
-    const t = await writeTinyRecording(dir);
-    expect(fs.readFileSync(t.file).subarray(18, 20)).toEqual(Buffer.from([2, 2])); // recordings are WAL-mode
+    const t = await walRecording(dir);
+    expect(fs.readFileSync(t.file).subarray(18, 20)).toEqual(Buffer.from([2, 2])); // a WAL-mode recording
     const before = digest(t.file);
     const rec = Recording.open(t.file, { readonly: true, untouched: true });
     expect(rec.count()).toBeGreaterThan(10);
@@ -29,11 +39,11 @@ describe('Recording.open({ readonly, untouched })', () => {
     expect(digest(t.file)).toBe(before);
   });
 
-  it('plain read-only open of the same file leaves -wal/-shm behind (why untouched exists)', async () => {
+  it('an in-place read-only open (untouched: false) of the same file leaves -wal/-shm behind (why untouched is the default)', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'regtape-ro-'));
     dirs.push(dir);
-    const t = await writeTinyRecording(dir);
-    Recording.open(t.file, { readonly: true }).close();
+    const t = await walRecording(dir);
+    Recording.open(t.file, { readonly: true, untouched: false }).close();
     expect(sideFiles(t.file)).toEqual(['-wal', '-shm']);
   });
 
