@@ -90,10 +90,10 @@ beforeAll(async () => {
   };
   walk(dir);
   // Inline bodies inside the database (compressed ones too).
-  const { Recording } = await import('../../src/store/index.js');
-  const rec = Recording.openReadOnly(lab.session.recording.path);
-  for (const row of rec.db.prepare('SELECT inline FROM bodies WHERE inline IS NOT NULL').all() as Array<{ inline: Buffer }>) parts.push(...views(row.inline));
-  rec.close();
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(lab.session.recording.path, { readonly: true });
+  for (const row of db.prepare('SELECT inline FROM bodies WHERE inline IS NOT NULL').all() as Array<{ inline: Buffer }>) parts.push(...views(row.inline));
+  db.close();
   stored = parts.join('\n');
 }, 120_000);
 afterAll(async () => lab?.close());
