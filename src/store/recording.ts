@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import type { BodyRef, FlowFacts, FlowRecord, FlowState, HeaderList, RegistryFacts } from '../flow/index.js';
 import { assertSafeDir, BodyStore, INLINE_LIMIT, type BodyReadOptions, type CapturedBody } from './body-store.js';
 import { createHash } from 'node:crypto';
+import { checkedHeaders, checkedObject, flowRowProblem } from './row-check.js';
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import { copyRecording, copySelected, type CopyStats, type FlowSelection } from './copy.js';
 import { fromSystemError, RegtapeError } from '../errors/index.js';
@@ -677,10 +678,6 @@ function migrate(db: Database.Database): void {
   db.pragma('wal_checkpoint(TRUNCATE)');
 }
 
-function parseHeaders(s: string | null): HeaderList {
-  return s ? (JSON.parse(s) as HeaderList) : [];
-}
-
 function rowToFlow(r: FlowRow): FlowRecord {
   try {
     return rowToFlowUnchecked(r);
@@ -690,15 +687,17 @@ function rowToFlow(r: FlowRow): FlowRecord {
 }
 
 function rowToFlowUnchecked(r: FlowRow): FlowRecord {
+  const bad = flowRowProblem(r as unknown as Record<string, unknown>);
+  if (bad) throw new Error(bad);
   return {
     id: r.id,
     uuid: r.uuid,
     state: r.state,
-    request: { method: r.method, scheme: r.scheme, host: r.host, port: r.port, target: r.target, httpVersion: r.http_version, headers: parseHeaders(r.req_headers) },
+    request: { method: r.method, scheme: r.scheme, host: r.host, port: r.port, target: r.target, httpVersion: r.http_version, headers: checkedHeaders(r.req_headers, 'req_headers') },
     requestBody: r.req_body_size != null ? { sha256: r.req_body_sha256, size: r.req_body_size, redacted: !!r.req_body_redacted } : null,
     response:
       r.status != null
-        ? { status: r.status, reason: r.reason ?? '', httpVersion: r.res_http_version ?? '1.1', headers: parseHeaders(r.res_headers) }
+        ? { status: r.status, reason: r.reason ?? '', httpVersion: r.res_http_version ?? '1.1', headers: checkedHeaders(r.res_headers, 'res_headers') }
         : null,
     responseBody: r.res_body_size != null ? { sha256: r.res_body_sha256, size: r.res_body_size, redacted: !!r.res_body_redacted } : null,
     timings: {
@@ -714,8 +713,8 @@ function rowToFlowUnchecked(r: FlowRow): FlowRecord {
     error: r.error,
     requestBytes: r.req_bytes,
     responseBytes: r.res_bytes,
-    facts: JSON.parse(r.facts) as FlowFacts,
-    registry: r.registry ? (JSON.parse(r.registry) as RegistryFacts) : null,
+    facts: r.facts ? checkedObject<FlowFacts>(r.facts, 'facts') : {},
+    registry: r.registry ? checkedObject<RegistryFacts>(r.registry, 'registry') : null,
     marked: !!r.marked,
     comment: r.comment,
   };

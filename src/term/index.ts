@@ -33,6 +33,7 @@ export interface SafeTextOptions {
 
 /** `s` with every control, C1 and bidi/invisible format character replaced by a visible escape. */
 export function safeText(s: string, opts: SafeTextOptions = {}): string {
+  if (typeof s !== 'string') s = String(s); // recorded data of the wrong type (a crafted recording) still prints
   const re = opts.multiline ? UNSAFE : UNSAFE_WITH_LINES;
   re.lastIndex = 0;
   if (!re.test(s)) return s;
