@@ -153,6 +153,7 @@ export async function startRecording(o: RecordOptions, log: Logger = createLogge
         `  ${s.complete} complete, ${s.errors} errors, ${s.aborted} aborted`,
         `  bytes: ${formatBytes(s.responseBytes)} down, ${formatBytes(s.requestBytes)} up; ${s.bodiesStored} bodies stored`,
         hosts ? `  hosts: ${hosts}` : '',
+        s.unrecorded ? `  ${s.unrecorded} exchanges were proxied but NOT recorded (the recording could not be written)` : '',
       ]
         .filter(Boolean)
         .join('\n');

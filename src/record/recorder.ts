@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import type { Transform } from 'node:stream';
-import { getHeader, type FlowRecord, type RequestHead, type ResponseHead } from '../flow/index.js';
+import { formatBytes, getHeader, type FlowRecord, type RequestHead, type ResponseHead } from '../flow/index.js';
 import type { Logger } from '../log/index.js';
 import { describeRequest, flowFacts, REDACT_BUFFER_LIMIT, type FactsSoFar, type Pipeline } from '../pipeline/index.js';
 import type { ExchangeHandle, ExchangeObserver, ExchangeOutcome, ExchangeStart } from '../proxy/index.js';
@@ -31,6 +31,8 @@ export interface RecorderStats {
   requestBytes: number;
   responseBytes: number;
   bodiesStored: number;
+  /** Exchanges proxied while the recording could not be written (disk full): not in the recording. */
+  unrecorded: number;
   hosts: Map<string, number>;
 }
 
@@ -66,7 +68,7 @@ export interface ActiveExchange {
  * committed in one transaction. Secrets are redacted here, before anything is written.
  */
 export class Recorder implements ExchangeObserver {
-  readonly stats: RecorderStats = { flows: 0, complete: 0, errors: 0, aborted: 0, requestBytes: 0, responseBytes: 0, bodiesStored: 0, hosts: new Map() };
+  readonly stats: RecorderStats = { flows: 0, complete: 0, errors: 0, aborted: 0, requestBytes: 0, responseBytes: 0, bodiesStored: 0, unrecorded: 0, hosts: new Map() };
   private readonly active = new Set<Active>();
   private readonly pending = new Set<Promise<void>>();
   private readonly timer: NodeJS.Timeout;
@@ -82,7 +84,15 @@ export class Recorder implements ExchangeObserver {
     const request: RequestHead = { ...start.request };
     this.o.pipeline.requestHead({ request, facts });
     const uuid = randomUUID();
-    const id = rec.insertOpenFlow({ uuid, request, timings: { start: start.start }, clientAddr: start.clientAddr });
+    let id: number;
+    try {
+      id = rec.insertOpenFlow({ uuid, request, timings: { start: start.start }, clientAddr: start.clientAddr });
+    } catch (e) {
+      // The recording cannot be written (disk full…): proxy this exchange without recording it.
+      this.storageFailed(e);
+      this.stats.unrecorded++;
+      return { end: () => undefined };
+    }
     const active: Active = { id, reqTap: null, resTap: null, bytes: () => [active.reqTap?.bytes ?? 0, active.resTap?.bytes ?? 0] };
     this.active.add(active);
     const reqType = getHeader(start.request.headers, 'content-type');
@@ -128,8 +138,9 @@ export class Recorder implements ExchangeObserver {
     const resType = outcome.response ? getHeader(outcome.response.headers, 'content-type') : undefined;
     const reqEnc = getHeader(start.request.headers, 'content-encoding');
     const resEnc = outcome.response ? getHeader(outcome.response.headers, 'content-encoding') : undefined;
-    const reqBody = await this.storeBody(reqCaptured, reqType, reqEnc, 'request', facts, request);
-    const resBody = await this.storeBody(resCaptured, resType, resEnc, 'response', facts, request);
+    const unstored: string[] = [];
+    const reqBody = await this.storeBody(reqCaptured, reqType, reqEnc, 'request', facts, request, unstored);
+    const resBody = await this.storeBody(resCaptured, resType, resEnc, 'response', facts, request, unstored);
     this.active.delete(active);
     const flow: FlowRecord = {
       id: active.id,
@@ -142,13 +153,21 @@ export class Recorder implements ExchangeObserver {
       timings: outcome.timings,
       clientAddr: start.clientAddr,
       serverAddr: outcome.serverAddr,
-      error: outcome.error,
+      // Bodies the disk refused are named in the error: the flow says what it lacks.
+      error: [outcome.error, ...unstored].filter(Boolean).join('; ') || null,
       requestBytes: outcome.requestBytes,
       responseBytes: outcome.responseBytes,
       facts: flowFacts(facts),
     };
     this.o.pipeline.flowFinished({ flow, bodies: { request: reqBody?.inline ?? null, response: resBody?.inline ?? null }, described: {} });
-    rec.finishFlow(flow, reqBody, resBody);
+    try {
+      rec.finishFlow(flow, reqBody, resBody);
+    } catch (e) {
+      this.storageFailed(e);
+      this.stats.unrecorded++;
+      return;
+    }
+    if (!unstored.length) this.storageOk();
     this.count(flow, reqBody, resBody);
     this.o.pipeline.flowStored(flow);
     this.o.onFlow?.(flow);
@@ -161,8 +180,17 @@ export class Recorder implements ExchangeObserver {
     side: 'request' | 'response',
     facts: FactsSoFar,
     request: RequestHead,
+    unstored: string[] = [],
   ): Promise<StoredBody | null> {
     if (!captured) return null;
+    const size = captured.size;
+    const refuse = (e: unknown) => {
+      const err = e as NodeJS.ErrnoException;
+      unstored.push(`${side} body (${formatBytes(size)}) not stored: ${err.code ? `${err.code}: ` : ''}${err.message}`);
+      this.storageFailed(e);
+      return null;
+    };
+    if (captured.unstored) return refuse(captured.unstored);
     let redacted = false;
     if (captured.tmpFile && captured.size <= POST_REDACT_LIMIT && (isRedactableType(contentType) || isTextType(contentType))) {
       // A JSON/form/text body too big to keep in memory while it passed (a token response over
@@ -181,7 +209,31 @@ export class Recorder implements ExchangeObserver {
         redacted = true;
       }
     }
-    return this.o.recording.storeBody(captured, redacted);
+    try {
+      return await this.o.recording.storeBody(captured, redacted);
+    } catch (e) {
+      return refuse(e);
+    }
+  }
+
+  private recordingStopped: string | null = null;
+
+  /** The recording could not be written: say so once, loudly, and keep proxying. */
+  private storageFailed(e: unknown): void {
+    const err = e as NodeJS.ErrnoException;
+    if (this.recordingStopped) return;
+    const why = `${err.code ?? 'error'}: ${err.message}`;
+    this.recordingStopped = why;
+    this.o.log.error(
+      `RECORDING STOPPED: cannot write ${this.o.recording.path} (or ${this.o.recording.bodies.dir}): ${why}. The proxy keeps forwarding (clients are not affected), but flows are not stored or are stored without their bodies (marked in their error). Free space there: recording resumes by itself.`,
+    );
+  }
+
+  /** A flow was stored whole after a failure: recording works again. */
+  private storageOk(): void {
+    if (!this.recordingStopped) return;
+    this.o.log.warn(`recording resumed: ${this.o.recording.path} can be written again (${this.stats.unrecorded} exchanges were not recorded while it could not)`);
+    this.recordingStopped = null;
   }
 
   private count(flow: FlowRecord, reqBody: StoredBody | null, resBody: StoredBody | null): void {

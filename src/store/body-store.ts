@@ -34,6 +34,11 @@ export interface CapturedBody {
   buffer?: Buffer;
   /** Temporary file holding the body (size > bufferLimit). */
   tmpFile?: string;
+  /**
+   * The body passed (sha256 and size are right) but could not be stored: the disk is full
+   * or unwritable. Nothing of it is left on disk.
+   */
+  unstored?: NodeJS.ErrnoException;
 }
 
 /**
@@ -295,7 +300,7 @@ export class BodyTap extends Transform {
     try {
       this.fd = fs.openSync(this.tmpFile, 'wx', 0o600);
     } catch (e) {
-      this.fileError = e as Error;
+      this.giveUp(e as Error);
       return;
     }
     if (this.chunks) {
@@ -325,9 +330,8 @@ export class BodyTap extends Transform {
     fs.writev(this.fd, bufs, (err, written) => {
       this.writing = false;
       if (err) {
-        this.fileError = err;
-        this.release(err);
-        if (this.ending || this.discarded) this.cleanupDiscarded();
+        // The disk refused (ENOSPC, EIO…): stop storing this body, keep relaying it.
+        this.giveUp(err);
         return;
       }
       if (written < total) {
@@ -349,6 +353,28 @@ export class BodyTap extends Transform {
     });
   }
 
+  /**
+   * Storing this body failed: drop what is queued, close and remove the temp file, let the
+   * stream go on (the client gets every byte), and report the body as unstored at the end.
+   */
+  private giveUp(err: Error): void {
+    this.fileError = err;
+    this.chunks = null;
+    this.batch = [];
+    this.batchBytes = 0;
+    this.release(null);
+    const fd = this.fd;
+    this.fd = null;
+    const f = this.tmpFile;
+    const settle = () => {
+      if (this.ending && !this.discarded) this.resolveResult({ sha256: this.ending.sha256, size: this.ending.size, unstored: err as NodeJS.ErrnoException });
+      else if (this.discarded) this.resolveResult(null);
+    };
+    const rm = () => (f ? void fs.promises.rm(f, { force: true }).finally(settle) : settle());
+    if (fd === null) rm();
+    else fs.close(fd, () => rm());
+  }
+
   /** Let the stream go on after disk backpressure. */
   private release(err: Error | null): void {
     const w = this.waiting;
@@ -359,7 +385,7 @@ export class BodyTap extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
     this.hash.update(chunk);
-    if (this.fileError) return cb(this.fileError);
+    if (this.fileError) return cb(null, chunk); // not storing any more: relay only
     if (this.chunks) {
       this.chunks.push(chunk);
       if (this.bytes > this.opts.bufferLimit) this.openFile();
@@ -388,7 +414,13 @@ export class BodyTap extends Transform {
     // End the relayed stream now; the file finishes in the background and result()
     // waits for it (the client must not wait for our disk).
     cb();
-    if (this.fileError || this.fd === null) {
+    if (this.fileError) {
+      // The temp file is (being) removed by giveUp; say what passed.
+      this.ending = { sha256, size };
+      if (this.fd === null && !this.writing) this.resolveResult({ sha256, size, unstored: this.fileError as NodeJS.ErrnoException });
+      return;
+    }
+    if (this.fd === null) {
       this.cleanupDiscarded();
       return;
     }
@@ -402,7 +434,8 @@ export class BodyTap extends Transform {
     const end = this.ending!;
     fs.close(fd, (err) => {
       if (err || this.fileError) {
-        void fs.promises.rm(this.tmpFile!, { force: true }).finally(() => this.resolveResult(null));
+        const why = (err ?? this.fileError) as NodeJS.ErrnoException;
+        void fs.promises.rm(this.tmpFile!, { force: true }).finally(() => this.resolveResult({ sha256: end.sha256, size: end.size, unstored: why }));
         return;
       }
       this.resolveResult({ sha256: end.sha256, size: end.size, tmpFile: this.tmpFile });
