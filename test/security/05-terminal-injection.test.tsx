@@ -14,7 +14,7 @@ import { render } from 'ink-testing-library';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { shellQuote } from '../../src/export/curl.js';
 import { createLogger } from '../../src/log/index.js';
-import { flowLine as recorderFlowLine } from '../../src/record/index.js';
+import { flowLine as recorderFlowLine } from '../../src/inspect/index.js';
 import { Recording } from '../../src/store/index.js';
 import { App } from '../../src/tui/app.js';
 import { CLI } from '../support/cli.js';
