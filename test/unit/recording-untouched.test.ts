@@ -50,7 +50,7 @@ describe('Recording.open({ readonly, untouched })', () => {
   it('a file over the in-memory size is opened in place; the empty -wal and the -shm go on close', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'regtape-ro-'));
     dirs.push(dir);
-    const t = await writeTinyRecording(dir);
+    const t = await walRecording(dir);
     const before = digest(t.file);
     const rec = Recording.open(t.file, { readonly: true, untouched: true, memoryMax: 1000 });
     expect(rec.count()).toBeGreaterThan(10);
@@ -63,7 +63,7 @@ describe('Recording.open({ readonly, untouched })', () => {
   it('keeps the side files when another connection uses them (a recorder started meanwhile)', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'regtape-ro-'));
     dirs.push(dir);
-    const t = await writeTinyRecording(dir);
+    const t = await walRecording(dir);
     const reader = Recording.open(t.file, { readonly: true, untouched: true, memoryMax: 1000 });
     reader.count();
     const other = Recording.open(t.file, { readonly: true }); // a second connection: holds a lock on the -shm
