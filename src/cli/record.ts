@@ -185,9 +185,9 @@ export async function runRecord(o: RecordOptions): Promise<void> {
   const restore = captureConsole(log);
   const session = await startRecording(o, log);
   const { proxy, recording } = session;
-  log.info(`regtape recording to ${recording.path}`);
-  log.info(`listening on ${proxy.url} — point clients at it: HTTPS_PROXY=${proxy.url} (CA: ${path.join(o.home, 'ca.pem')}); Ctrl-C to stop`);
-  await new Promise<void>((resolve) => {
+  // Signal handlers go in before the "listening on" line: whoever waits for that line may send SIGINT at once,
+  // and a signal that arrives before a listener exists kills the process with no summary.
+  const stopped = new Promise<void>((resolve) => {
     let signals = 0;
     const onSignal = () => {
       signals++;
@@ -211,5 +211,8 @@ export async function runRecord(o: RecordOptions): Promise<void> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+  log.info(`regtape recording to ${recording.path}`);
+  log.info(`listening on ${proxy.url} — point clients at it: HTTPS_PROXY=${proxy.url} (CA: ${path.join(o.home, 'ca.pem')}); Ctrl-C to stop`);
+  await stopped;
   restore();
 }
